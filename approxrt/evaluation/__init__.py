@@ -1,0 +1,1 @@
+"""Scoring results against ground truth: AP50, COCO mAP, MOT metrics."""

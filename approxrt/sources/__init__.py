@@ -1,0 +1,1 @@
+"""Frame sources: files, image folders, cameras, network streams, synthetic scenes."""

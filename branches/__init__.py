@@ -1,0 +1,1 @@
+"""The multi-branch kernel: detectors, trackers and the branch space."""

@@ -1,0 +1,1 @@
+"""Detector families, each loaded once and run at any of its knob settings."""

@@ -1,0 +1,1 @@
+"""Trackers that fill the frames between detections, and track-id association."""

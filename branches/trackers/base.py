@@ -1,0 +1,86 @@
+"""The tracker contract: one object, one `update` method.
+
+`update(detections, frame)` with detections re-seeds the tracker from them (a
+detection frame); `update(None, frame)` moves the seeded boxes to ``frame`` (a
+tracking frame). The base class owns what every tracker shares: the downsampled
+view, dropping objects that fail alone, clipping, and decaying confidence with
+the age of a box since its detection.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import cv2
+import numpy as np
+
+from approxrt.detections import Detections
+from approxrt.frame import Frame
+
+
+class Tracker(ABC):
+    """Fills the frames between detections by moving the last detections.
+
+    Args:
+        downsample: the tracker works on the frame shrunk by this factor on each
+            side; raising it makes tracking cheaper and boxes coarser.
+        confidence_decay: a tracked box's confidence is its detection's
+            confidence times ``confidence_decay ** age`` (frames since detection);
+            lower values rank stale boxes below fresh ones sooner.
+    """
+
+    name: str
+
+    def __init__(self, downsample: int = 1, confidence_decay: float = 0.95) -> None:
+        self.downsample = downsample
+        self.confidence_decay = confidence_decay
+        self._seeds = Detections.empty()
+        self._alive = np.zeros(0, dtype=bool)
+        self._age = 0
+
+    def reset(self) -> None:
+        """Forget every seeded object."""
+        self._seeds = Detections.empty()
+        self._alive = np.zeros(0, dtype=bool)
+        self._age = 0
+
+    def update(self, detections: Detections | None, frame: Frame) -> Detections:
+        """Seed from ``detections``, or, with None, track the seeds into ``frame``."""
+        small = self._shrink(frame.image)
+        if detections is not None:
+            self._seeds = detections
+            self._age = 0
+            self._alive = self._start(small, detections.xyxy / self.downsample)
+            return detections[self._alive]
+        self._age += 1
+        if not self._alive.any():
+            return Detections.empty()
+        boxes_small, ok = self._step(small)
+        self._alive &= ok
+        moved = self._seeds.with_columns(
+            xyxy=boxes_small.astype(np.float32) * self.downsample,
+            confidence=self._seeds.confidence * self.confidence_decay**self._age,
+        )
+        return moved[self._alive].clipped(frame.width, frame.height)
+
+    def _shrink(self, image: np.ndarray) -> np.ndarray:
+        if self.downsample == 1:
+            return image
+        h, w = image.shape[:2]
+        size = (max(1, w // self.downsample), max(1, h // self.downsample))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+    @abstractmethod
+    def _start(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Seed one object per ``(n, 4)`` xyxy box on the downsampled ``image``.
+
+        Returns ``(n,) bool``: which objects could be seeded (False drops that one alone).
+        """
+
+    @abstractmethod
+    def _step(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Track every seeded object into the downsampled ``image``.
+
+        Returns ``(n, 4)`` xyxy boxes (downsampled pixels) and ``(n,) bool`` success;
+        a failed object is dropped alone, for good, until the next seeding.
+        """

@@ -1,0 +1,1 @@
+"""Offline profiling of branches under generated contention (a later issue)."""

@@ -1,0 +1,1 @@
+"""SLA-driven branch selection (a later issue)."""
