@@ -1,0 +1,105 @@
+"""`Config`: every knob of approxrt, loaded from `default.yaml` plus overrides.
+
+Precedence: the packaged ``default.yaml`` < a user's YAML file < keyword overrides
+(command-line flags, control API). Unknown keys are refused with the closest valid
+name, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
+
+PositiveInt = Field(gt=0)
+
+
+class Config(BaseModel):
+    """Frozen settings; field meanings are documented in ``default.yaml``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models_dir: str | None
+    cache_dir: str | None
+    download: bool
+    device: str
+    num_threads: int = Field(ge=0)
+    random_weights: bool
+
+    score_threshold: float = Field(ge=0, le=1)
+    nms_iou_threshold: float = Field(gt=0, le=1)
+    max_detections: int = PositiveInt
+    rect_input: bool
+    classes: list[str] | None
+
+    detectors: list[str]
+    input_sizes: dict[str, list[int]]
+    proposals: list[int]
+    sampling_intervals: list[int]
+    trackers: list[str]
+    downsamples: list[int]
+
+    tracker_min_confidence: float = Field(ge=0, le=1)
+    confidence_decay: float = Field(gt=0, le=1)
+    association_iou_threshold: float = Field(gt=0, le=1)
+    csrt_min_area_px: int = Field(ge=0)
+    flow_grid_px: int = PositiveInt
+    flow_min_motion_px: float = Field(ge=0)
+
+    warmup_runs: int = Field(ge=0)
+    sla_ms: float | None = Field(default=None, gt=0)
+    max_frames: int | None = Field(default=None, gt=0)
+
+    def replace(self, **overrides: Any) -> Config:
+        """A copy with ``overrides`` applied and validated (None values are ignored)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return _build({**self.model_dump(), **given}, source="overrides")
+
+
+def _check_keys(values: dict[str, Any], source: str) -> None:
+    valid = list(Config.model_fields)
+    for key in values:
+        if key not in Config.model_fields:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"config {source}: unknown key {key!r}{hint}")
+
+
+def _build(values: dict[str, Any], source: str) -> Config:
+    _check_keys(values, source)
+    try:
+        return Config(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+            for e in error.errors()
+        )
+        raise ValueError(f"config {source}: {problems}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise ValueError(f"config file {path}: cannot read it ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"config file {path}: not valid YAML ({error})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path}: expected a mapping of keys, got {values!r}")
+    return values
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Defaults, then the YAML file at ``path``, then non-None ``overrides``."""
+    values = _read_yaml(DEFAULT_CONFIG_PATH)
+    if path is not None:
+        user = _read_yaml(Path(path))
+        _check_keys(user, str(path))
+        values.update(user)
+    return _build(values, str(path or DEFAULT_CONFIG_PATH)).replace(**overrides)
+

@@ -1,0 +1,135 @@
+"""`MultiBranchKernel`: runs any branch one frame at a time, with per-stage timings.
+
+All detectors are loaded once and handed in; a branch only picks one of them and
+passes its knobs, so switching branches never reloads weights. Trackers are cheap
+objects, made anew when the branch's tracker or downsample changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from time import perf_counter
+
+import numpy as np
+
+from approxrt.branch import Branch, DetectorKnobs
+from approxrt.branches.detectors.base import Detector
+from approxrt.branches.trackers.association import TrackIdAssigner
+from approxrt.branches.trackers.base import Tracker
+from approxrt.detections import Detections
+from approxrt.frame import Frame
+
+TrackerFactory = Callable[[str, int], Tracker]
+
+
+class MultiBranchKernel:
+    """Detect-then-track execution of branches over a stream.
+
+    Args:
+        detectors: loaded detectors by family name.
+        make_tracker: builds a tracker from (kind, downsample).
+        assigner: gives detections the track ids of the boxes they continue.
+        tracker_min_confidence: only detections at least this confident seed the
+            tracker; raising it tracks fewer, surer objects for less time.
+        class_ids: keep only these classes (None keeps all); filtering before
+            tracking also saves tracker time.
+    """
+
+    def __init__(
+        self,
+        detectors: Mapping[str, Detector],
+        make_tracker: TrackerFactory,
+        assigner: TrackIdAssigner,
+        tracker_min_confidence: float = 0.3,
+        class_ids: Collection[int] | None = None,
+    ) -> None:
+        self.detectors = dict(detectors)
+        self.make_tracker = make_tracker
+        self.assigner = assigner
+        self.tracker_min_confidence = tracker_min_confidence
+        self.class_ids = None if class_ids is None else np.asarray(sorted(class_ids))
+        self._tracker: Tracker | None = None
+        self._tracker_key: tuple[str, int] | None = None
+        self._previous = Detections.empty()
+
+    def weights_of(self, branch: Branch) -> str:
+        return self._detector(branch.detector).weights
+
+    def detect(self, frame: Frame, branch: Branch) -> tuple[Detections, dict[str, float]]:
+        """Run ``branch``'s detector on ``frame`` and re-seed its tracker."""
+        detector = self._detector(branch.detector)
+        start = perf_counter()
+        prepared = detector.preprocess(frame.image, branch.knobs)
+        preprocessed = perf_counter()
+        raw = detector.infer(prepared)
+        inferred = perf_counter()
+        detections = self._keep_classes(detector.postprocess(raw, prepared))
+        postprocessed = perf_counter()
+        detections = self.assigner.assign(detections, self._previous)
+        tracker = self._tracker_for(branch)
+        if tracker is not None:
+            tracker.update(detections[detections.confidence >= self.tracker_min_confidence],
+                           frame)
+        self._previous = detections
+        seeded = perf_counter()
+        return detections, {
+            "preprocess": (preprocessed - start) * 1e3,
+            "infer": (inferred - preprocessed) * 1e3,
+            "postprocess": (postprocessed - inferred) * 1e3,
+            "track": (seeded - postprocessed) * 1e3,
+        }
+
+    def track(self, frame: Frame) -> tuple[Detections, dict[str, float]]:
+        """Move the last seeded boxes into ``frame``."""
+        if self._tracker is None:
+            raise RuntimeError("track() before any detect(): nothing has been seeded")
+        start = perf_counter()
+        detections = self._tracker.update(None, frame)
+        self._previous = detections
+        return detections, {"track": (perf_counter() - start) * 1e3}
+
+    def reset(self) -> None:
+        """Forget tracks and ids' history, e.g. at the start of a new video."""
+        self._tracker = None
+        self._tracker_key = None
+        self._previous = Detections.empty()
+
+    def warmup(self, kernels: Collection[tuple[str, DetectorKnobs]],
+               trackers: Collection[tuple[str, int]] = (), runs: int = 3,
+               image_hw: tuple[int, int] = (360, 480)) -> None:
+        """Run every (detector, knobs) and tracker once or more before measuring."""
+        by_detector: dict[str, list[DetectorKnobs]] = {}
+        for name, knobs in kernels:
+            by_detector.setdefault(name, []).append(knobs)
+        for name, knobs_list in by_detector.items():
+            self._detector(name).warmup(knobs_list, runs=runs, image_hw=image_hw)
+        image = np.random.default_rng(0).integers(0, 255, (*image_hw, 3), np.uint8)
+        seed = Detections(np.array([[100, 100, 160, 220]], np.float32),
+                          np.ones(1, np.float32), np.zeros(1, np.int64))
+        for kind, downsample in trackers:
+            tracker = self.make_tracker(kind, downsample)
+            for index in range(max(runs, 1) + 1):
+                frame = Frame(image, index, 0.0)
+                tracker.update(seed if index == 0 else None, frame)
+
+    def _detector(self, name: str) -> Detector:
+        try:
+            return self.detectors[name]
+        except KeyError:
+            raise ValueError(
+                f"detector {name!r} is not loaded; loaded: {', '.join(self.detectors)}"
+            ) from None
+
+    def _tracker_for(self, branch: Branch) -> Tracker | None:
+        if branch.tracker is None:
+            self._tracker, self._tracker_key = None, None
+            return None
+        key = (branch.tracker, branch.downsample)
+        if key != self._tracker_key:
+            self._tracker, self._tracker_key = self.make_tracker(*key), key
+        return self._tracker
+
+    def _keep_classes(self, detections: Detections) -> Detections:
+        if self.class_ids is None:
+            return detections
+        return detections[np.isin(detections.class_id, self.class_ids)]

@@ -1,0 +1,45 @@
+import re
+
+import pytest
+
+from approxrt.config import DEFAULT_CONFIG_PATH, Config, load_config
+
+
+def test_every_config_field_has_a_documented_key_in_default_yaml():
+    text = DEFAULT_CONFIG_PATH.read_text()
+    documented = set(re.findall(r"^(\w+):.*#\s*\(", text, flags=re.MULTILINE))
+    assert documented == set(Config.model_fields)
+
+
+def test_a_user_file_overrides_defaults_and_flags_override_the_file(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("score_threshold: 0.2\nsla_ms: 50\n")
+    config = load_config(path, sla_ms=33.3)
+    assert config.score_threshold == 0.2
+    assert config.sla_ms == 33.3
+    assert config.nms_iou_threshold == load_config().nms_iou_threshold
+
+
+def test_an_unknown_key_names_the_closest_valid_one(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("score_treshold: 0.2\n")
+    with pytest.raises(ValueError, match="unknown key 'score_treshold'.*'score_threshold'"):
+        load_config(path)
+
+
+def test_a_value_out_of_range_names_the_key_and_value():
+    with pytest.raises(ValueError, match=r"score_threshold.*got 1\.5"):
+        load_config(score_threshold=1.5)
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ValueError, match="expected a mapping"):
+        load_config(path)
+
+
+def test_config_is_frozen():
+    config = load_config()
+    with pytest.raises(ValueError):
+        config.sla_ms = 10
