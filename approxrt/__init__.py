@@ -4,4 +4,4 @@ from approxrt.branch import Branch, DetectorKnobs
 from approxrt.detections import Detections
 from approxrt.frame import Frame
 
-__all__ = ["Branch", "DetectorKnobs", "Detections", "Frame"]
+__all__ = ["Branch", "Detections", "DetectorKnobs", "Frame"]

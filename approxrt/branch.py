@@ -67,12 +67,15 @@ class Branch:
         for name in ("input_size", "sampling_interval", "downsample"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Branch.{name}: expected a positive int, got {value!r}")
+                raise ValueError(
+                    f"Branch.{name}: expected a positive int, got {value!r}"
+                )
         if self.proposals is not None and (
             not isinstance(self.proposals, int) or self.proposals < 1
         ):
             raise ValueError(
-                f"Branch.proposals: expected a positive int or None, got {self.proposals!r}"
+                "Branch.proposals: expected a positive int or None, "
+                f"got {self.proposals!r}"
             )
         if self.sampling_interval == 1 and self.tracker is not None:
             raise ValueError(
@@ -104,7 +107,7 @@ class Branch:
 
     @classmethod
     def parse(cls, name: str) -> Branch:
-        """Build a branch from its name; ``ds`` defaults to 1 when a tracker is given."""
+        """A branch from its name; ``ds`` defaults to 1 when a tracker is given."""
         match = _NAME.match(name.strip()) if isinstance(name, str) else None
         if match is None:
             raise ValueError(

@@ -34,7 +34,7 @@ class Config(BaseModel):
     score_threshold: float = Field(ge=0, le=1)
     nms_iou_threshold: float = Field(gt=0, le=1)
     max_detections: int = PositiveInt
-    rect_input: bool
+    rect_input: dict[str, bool]
     classes: list[str] | None
 
     detectors: list[str]
@@ -86,11 +86,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
-        raise ValueError(f"config file {path}: cannot read it ({error.strerror})") from None
+        raise ValueError(
+            f"config file {path}: cannot read it ({error.strerror})"
+        ) from None
     except yaml.YAMLError as error:
         raise ValueError(f"config file {path}: not valid YAML ({error})") from None
     if not isinstance(values, dict):
-        raise ValueError(f"config file {path}: expected a mapping of keys, got {values!r}")
+        raise ValueError(
+            f"config file {path}: expected a mapping of keys, got {values!r}"
+        )
     return values
 
 
@@ -102,4 +106,3 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         _check_keys(user, str(path))
         values.update(user)
     return _build(values, str(path or DEFAULT_CONFIG_PATH)).replace(**overrides)
-

@@ -19,8 +19,12 @@ def _as_array(name: str, value, dtype, shape_tail: tuple[int, ...]) -> np.ndarra
     if array.size == 0:
         array = array.reshape((0, *shape_tail))
     if array.ndim != 1 + len(shape_tail) or array.shape[1:] != shape_tail:
-        expected = "(n, " + ", ".join(map(str, shape_tail)) + ")" if shape_tail else "(n,)"
-        raise ValueError(f"Detections.{name}: expected shape {expected}, got {array.shape}")
+        expected = (
+            "(n, " + ", ".join(map(str, shape_tail)) + ")" if shape_tail else "(n,)"
+        )
+        raise ValueError(
+            f"Detections.{name}: expected shape {expected}, got {array.shape}"
+        )
     return array
 
 
@@ -51,8 +55,11 @@ class Detections:
             self.tracker_id = np.full(len(self.xyxy), UNTRACKED, dtype=np.int64)
         self.tracker_id = _as_array("tracker_id", self.tracker_id, np.int64, ())
         n = len(self.xyxy)
-        columns = {"confidence": self.confidence, "class_id": self.class_id,
-                   "tracker_id": self.tracker_id}
+        columns = {
+            "confidence": self.confidence,
+            "class_id": self.class_id,
+            "tracker_id": self.tracker_id,
+        }
         columns.update({f"data[{k!r}]": np.asarray(v) for k, v in self.data.items()})
         for name, column in columns.items():
             if len(column) != n:
@@ -63,8 +70,9 @@ class Detections:
 
     @classmethod
     def empty(cls) -> Detections:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                   np.zeros(0, np.int64))
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        )
 
     @classmethod
     def merge(cls, parts: Iterable[Detections]) -> Detections:
@@ -73,7 +81,9 @@ class Detections:
             return cls.empty()
         keys = set(parts[0].data)
         if any(set(p.data) != keys for p in parts):
-            raise ValueError("Detections.merge: every part must have the same data keys")
+            raise ValueError(
+                "Detections.merge: every part must have the same data keys"
+            )
         return cls(
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.confidence for p in parts]),
@@ -90,17 +100,26 @@ class Detections:
         if isinstance(index, int | np.integer):
             index = [index]
         return Detections(
-            self.xyxy[index], self.confidence[index], self.class_id[index],
-            self.tracker_id[index], {k: np.asarray(v)[index] for k, v in self.data.items()},
+            self.xyxy[index],
+            self.confidence[index],
+            self.class_id[index],
+            self.tracker_id[index],
+            {k: np.asarray(v)[index] for k, v in self.data.items()},
         )
 
     def with_columns(self, **columns: np.ndarray) -> Detections:
-        """A copy with some of ``xyxy``/``confidence``/``class_id``/``tracker_id`` replaced."""
-        fields = {"xyxy": self.xyxy, "confidence": self.confidence,
-                  "class_id": self.class_id, "tracker_id": self.tracker_id}
+        """A copy with some of the four columns replaced (by keyword)."""
+        fields = {
+            "xyxy": self.xyxy,
+            "confidence": self.confidence,
+            "class_id": self.class_id,
+            "tracker_id": self.tracker_id,
+        }
         unknown = set(columns) - set(fields)
         if unknown:
-            raise TypeError(f"Detections.with_columns: unknown columns {sorted(unknown)}")
+            raise TypeError(
+                f"Detections.with_columns: unknown columns {sorted(unknown)}"
+            )
         fields.update(columns)
         return Detections(**fields, data=dict(self.data))
 

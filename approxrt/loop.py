@@ -12,7 +12,7 @@ Drawing, saving and every other sink run on what is yielded, outside the loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Protocol
 
@@ -39,9 +39,9 @@ class FixedBranch:
 
 
 class BranchSchedule:
-    """A scripted sequence: ``{first_frame_index: branch}``, for switching tests and benchmarks.
+    """A scripted sequence ``{first_frame_index: branch}`` (tests, benchmarks).
 
-    A switch takes effect at the first group of frames that starts at or after its index.
+    A switch takes effect at the first group of frames starting at or after it.
     """
 
     def __init__(self, switches: dict[int, Branch]) -> None:
@@ -57,29 +57,64 @@ class BranchSchedule:
         return current
 
 
+FrameErrorHandler = Callable[[Frame, Exception], None]
+
+
 def run_loop(
     frames: Iterable[Frame],
     kernel: MultiBranchKernel,
     policy: BranchPolicy,
     sla_ms: float | None = None,
+    on_error: FrameErrorHandler | None = None,
 ) -> Iterator[FrameResult]:
-    """Process ``frames`` group by group; yields one `FrameResult` per frame."""
-    branch: Branch | None = None
+    """Process ``frames`` group by group; yields one `FrameResult` per frame.
+
+    A frame whose processing raises is handed to ``on_error`` (default: re-raise)
+    and skipped; the next frame then starts a new group of frames, so one bad
+    frame never ends the stream.
+    """
     frames_left_in_group = 0
     for frame in frames:
-        start = perf_counter()
-        timings_ms = dict.fromkeys(STAGES, 0.0)
-        timings_ms["decode"] = frame.decode_ms
-        detected = frames_left_in_group == 0
-        if detected:
-            branch = policy.choose(frame)
-            timings_ms["schedule"] = (perf_counter() - start) * 1e3
-            detections, stage_ms = kernel.detect(frame, branch)
-            frames_left_in_group = branch.sampling_interval
-        else:
-            detections, stage_ms = kernel.track(frame)
-        frames_left_in_group -= 1
-        timings_ms.update(stage_ms)
-        latency_ms = (perf_counter() - start) * 1e3
-        yield FrameResult(frame, detections, branch, detected, timings_ms, latency_ms,
-                          sla_ms=sla_ms, weights=kernel.weights_of(branch))
+        try:
+            result = _process(frame, kernel, policy, frames_left_in_group, sla_ms)
+        except Exception as error:
+            if on_error is None:
+                raise
+            on_error(frame, error)
+            frames_left_in_group = 0
+            continue
+        frames_left_in_group = (
+            result.branch.sampling_interval if result.detected else frames_left_in_group
+        ) - 1
+        yield result
+
+
+def _process(
+    frame: Frame,
+    kernel: MultiBranchKernel,
+    policy: BranchPolicy,
+    frames_left_in_group: int,
+    sla_ms: float | None,
+) -> FrameResult:
+    start = perf_counter()
+    timings_ms = dict.fromkeys(STAGES, 0.0)
+    timings_ms["decode"] = frame.decode_ms
+    detected = frames_left_in_group == 0
+    if detected:
+        branch = policy.choose(frame)
+        timings_ms["schedule"] = (perf_counter() - start) * 1e3
+        detections, stage_ms = kernel.detect(frame, branch)
+    else:
+        detections, stage_ms = kernel.track(frame)
+    timings_ms.update(stage_ms)
+    latency_ms = (perf_counter() - start) * 1e3
+    return FrameResult(
+        frame,
+        detections,
+        kernel.branch,
+        detected,
+        timings_ms,
+        latency_ms,
+        sla_ms=sla_ms,
+        weights=kernel.weights,
+    )

@@ -72,17 +72,25 @@ class RunStats:
         stages = np.asarray(self._stages_ms)
         detected = np.asarray(self._detected)
         gof_means = _gof_means(latency, detected)
-        stage_mean = dict(zip(STAGES, stages.mean(axis=0).round(4).tolist(), strict=True))
+        stage_mean = dict(
+            zip(STAGES, stages.mean(axis=0).round(4).tolist(), strict=True)
+        )
         model_columns = [STAGES.index(s) for s in _MODEL_STAGES]
-        measured = stages[:, [i for i, s in enumerate(STAGES) if s != "decode"]].sum(axis=1)
+        measured = stages[:, [i for i, s in enumerate(STAGES) if s != "decode"]].sum(
+            axis=1
+        )
         return RunSummary(
             frames=len(latency),
             detection_frames=int(detected.sum()),
             latency_ms=_percentiles(latency),
             gof_mean_latency_p95_ms=float(np.percentile(gof_means, 95)),
             stage_mean_ms=stage_mean,
-            detector_ms_per_detection=_mean(stages[detected][:, model_columns].sum(axis=1)),
-            tracker_ms_per_tracking_frame=_mean(stages[~detected, STAGES.index("track")]),
+            detector_ms_per_detection=_mean(
+                stages[detected][:, model_columns].sum(axis=1)
+            ),
+            tracker_ms_per_tracking_frame=_mean(
+                stages[~detected, STAGES.index("track")]
+            ),
             overhead_ms=float(np.mean(latency - measured)),
             sla_ms=self._sla_ms,
             frame_sla_violation_rate=_violations(latency, self._sla_ms),
@@ -101,8 +109,13 @@ def _gof_means(latency: np.ndarray, detected: np.ndarray) -> np.ndarray:
 
 def _percentiles(values: np.ndarray) -> dict[str, float]:
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"mean": float(values.mean()), "p50": float(p50), "p95": float(p95),
-            "p99": float(p99), "max": float(values.max())}
+    return {
+        "mean": float(values.mean()),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "max": float(values.max()),
+    }
 
 
 def _mean(values: np.ndarray) -> float:

@@ -48,16 +48,26 @@ class MultiBranchKernel:
         self.assigner = assigner
         self.tracker_min_confidence = tracker_min_confidence
         self.class_ids = None if class_ids is None else np.asarray(sorted(class_ids))
+        self.branch: Branch | None = None  # the branch of the running group of frames
         self._tracker: Tracker | None = None
         self._tracker_key: tuple[str, int] | None = None
         self._previous = Detections.empty()
 
-    def weights_of(self, branch: Branch) -> str:
-        return self._detector(branch.detector).weights
+    @property
+    def weights(self) -> str:
+        """``"pretrained"`` or ``"random"``: the running branch's detector weights."""
+        return (
+            self._detector(self.branch.detector).weights
+            if self.branch
+            else "pretrained"
+        )
 
-    def detect(self, frame: Frame, branch: Branch) -> tuple[Detections, dict[str, float]]:
+    def detect(
+        self, frame: Frame, branch: Branch
+    ) -> tuple[Detections, dict[str, float]]:
         """Run ``branch``'s detector on ``frame`` and re-seed its tracker."""
         detector = self._detector(branch.detector)
+        self.branch = branch
         start = perf_counter()
         prepared = detector.preprocess(frame.image, branch.knobs)
         preprocessed = perf_counter()
@@ -68,8 +78,9 @@ class MultiBranchKernel:
         detections = self.assigner.assign(detections, self._previous)
         tracker = self._tracker_for(branch)
         if tracker is not None:
-            tracker.update(detections[detections.confidence >= self.tracker_min_confidence],
-                           frame)
+            tracker.update(
+                detections[detections.confidence >= self.tracker_min_confidence], frame
+            )
         self._previous = detections
         seeded = perf_counter()
         return detections, {
@@ -90,13 +101,18 @@ class MultiBranchKernel:
 
     def reset(self) -> None:
         """Forget tracks and ids' history, e.g. at the start of a new video."""
+        self.branch = None
         self._tracker = None
         self._tracker_key = None
         self._previous = Detections.empty()
 
-    def warmup(self, kernels: Collection[tuple[str, DetectorKnobs]],
-               trackers: Collection[tuple[str, int]] = (), runs: int = 3,
-               image_hw: tuple[int, int] = (360, 480)) -> None:
+    def warmup(
+        self,
+        kernels: Collection[tuple[str, DetectorKnobs]],
+        trackers: Collection[tuple[str, int]] = (),
+        runs: int = 3,
+        image_hw: tuple[int, int] = (360, 480),
+    ) -> None:
         """Run every (detector, knobs) and tracker once or more before measuring."""
         by_detector: dict[str, list[DetectorKnobs]] = {}
         for name, knobs in kernels:
@@ -104,8 +120,11 @@ class MultiBranchKernel:
         for name, knobs_list in by_detector.items():
             self._detector(name).warmup(knobs_list, runs=runs, image_hw=image_hw)
         image = np.random.default_rng(0).integers(0, 255, (*image_hw, 3), np.uint8)
-        seed = Detections(np.array([[100, 100, 160, 220]], np.float32),
-                          np.ones(1, np.float32), np.zeros(1, np.int64))
+        seed = Detections(
+            np.array([[100, 100, 160, 220]], np.float32),
+            np.ones(1, np.float32),
+            np.zeros(1, np.int64),
+        )
         for kind, downsample in trackers:
             tracker = self.make_tracker(kind, downsample)
             for index in range(max(runs, 1) + 1):

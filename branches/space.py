@@ -60,23 +60,28 @@ class BranchSpace:
         branches = []
         for detector, sizes in input_sizes.items():
             for knobs in _detector_knobs(detector, sizes, proposals):
-                branches += _with_tracking(detector, knobs, sampling_intervals,
-                                           trackers, downsamples)
+                branches += _with_tracking(
+                    detector, knobs, sampling_intervals, trackers, downsamples
+                )
         for branch in branches:
             validate_branch(branch)
         return cls(tuple(dict.fromkeys(branches)))
 
     @classmethod
-    def from_config(cls, config: Config, detectors: Sequence[str] | None = None
-                    ) -> BranchSpace:
+    def from_config(
+        cls, config: Config, detectors: Sequence[str] | None = None
+    ) -> BranchSpace:
         """The space of ``config`` (optionally only some of its detectors)."""
         chosen = list(detectors or config.detectors)
         missing = [d for d in chosen if d not in config.input_sizes]
         if missing:
             raise ValueError(f"config input_sizes: no sizes given for {missing}")
         return cls.build(
-            {d: config.input_sizes[d] for d in chosen}, config.sampling_intervals,
-            config.trackers, config.downsamples, config.proposals,
+            {d: config.input_sizes[d] for d in chosen},
+            config.sampling_intervals,
+            config.trackers,
+            config.downsamples,
+            config.proposals,
         )
 
     def __iter__(self) -> Iterator[Branch]:
@@ -94,23 +99,37 @@ class BranchSpace:
         return list(dict.fromkeys(b.kernel for b in self.branches))
 
 
-def _detector_knobs(detector: str, sizes: Sequence[int], proposals: Sequence[int]
-                    ) -> list[DetectorKnobs]:
+def _detector_knobs(
+    detector: str, sizes: Sequence[int], proposals: Sequence[int]
+) -> list[DetectorKnobs]:
     two_stage = detector_class(detector).two_stage
     if two_stage and not proposals:
-        raise ValueError(f"{detector} is two-stage: the proposals list must not be empty")
-    return [DetectorKnobs(size, p) for size in sizes
-            for p in (proposals if two_stage else [None])]
+        raise ValueError(
+            f"{detector} is two-stage: the proposals list must not be empty"
+        )
+    return [
+        DetectorKnobs(size, p)
+        for size in sizes
+        for p in (proposals if two_stage else [None])
+    ]
 
 
-def _with_tracking(detector: str, knobs: DetectorKnobs, sampling_intervals: Sequence[int],
-                   trackers: Sequence[str], downsamples: Sequence[int]) -> list[Branch]:
+def _with_tracking(
+    detector: str,
+    knobs: DetectorKnobs,
+    sampling_intervals: Sequence[int],
+    trackers: Sequence[str],
+    downsamples: Sequence[int],
+) -> list[Branch]:
     size, proposals = knobs.input_size, knobs.proposals
     branches = []
     for si in sampling_intervals:
         if si == 1:
             branches.append(Branch(detector, size, proposals, 1))
         else:
-            branches += [Branch(detector, size, proposals, si, tracker, ds)
-                         for tracker in trackers for ds in downsamples]
+            branches += [
+                Branch(detector, size, proposals, si, tracker, ds)
+                for tracker in trackers
+                for ds in downsamples
+            ]
     return branches

@@ -11,13 +11,16 @@ import pytest
 from approxrt.detections import Detections
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("APPROXRT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("APPROXRT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
+)
 
 
 def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(
-            f"real test data not found at {path} (set APPROXRT_SHARED_DATA to the folder "
+            f"real test data not found at {path} (set APPROXRT_SHARED_DATA to the "
+            "folder "
             "holding models/ and video/)"
         )
     return path
@@ -38,7 +41,9 @@ def pets_gt() -> Path:
     return _require(SHARED_DATA / "video" / "pets09_s2l1" / "gt" / "gt.txt")
 
 
-def make_detections(xyxy, confidence=None, class_id=None, tracker_id=None) -> Detections:
+def make_detections(
+    xyxy, confidence=None, class_id=None, tracker_id=None
+) -> Detections:
     """Detections from plain lists; confidence 0.9 and class 0 (person) by default."""
     xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
     n = len(xyxy)

@@ -108,9 +108,13 @@ class Detector(ABC):
         prepared = self.preprocess(image, knobs)
         return self.postprocess(self.infer(prepared), prepared)
 
-    def warmup(self, knobs_list: list[DetectorKnobs], runs: int = 3,
-               image_hw: tuple[int, int] = (360, 480)) -> None:
-        """Run every knob setting ``runs`` times so first-call costs stay out of stats."""
+    def warmup(
+        self,
+        knobs_list: list[DetectorKnobs],
+        runs: int = 3,
+        image_hw: tuple[int, int] = (360, 480),
+    ) -> None:
+        """Run each knob setting ``runs`` times: first-call costs stay out of stats."""
         rng = np.random.default_rng(0)
         image = rng.integers(0, 255, (*image_hw, 3), dtype=np.uint8)
         for knobs in knobs_list:

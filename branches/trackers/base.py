@@ -10,6 +10,7 @@ the age of a box since its detection.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from numbers import Integral, Real
 
 import cv2
 import numpy as np
@@ -32,7 +33,18 @@ class Tracker(ABC):
     name: str
 
     def __init__(self, downsample: int = 1, confidence_decay: float = 0.95) -> None:
-        self.downsample = downsample
+        if (
+            isinstance(downsample, bool)
+            or not isinstance(downsample, Integral)
+            or downsample < 1
+        ):
+            raise ValueError(f"downsample: expected a positive int, got {downsample!r}")
+        if not isinstance(confidence_decay, Real) or not 0 < confidence_decay <= 1:
+            raise ValueError(
+                "confidence_decay: expected a number in (0, 1], "
+                f"got {confidence_decay!r}"
+            )
+        self.downsample = int(downsample)
         self.confidence_decay = confidence_decay
         self._seeds = Detections.empty()
         self._alive = np.zeros(0, dtype=bool)
@@ -46,35 +58,40 @@ class Tracker(ABC):
 
     def update(self, detections: Detections | None, frame: Frame) -> Detections:
         """Seed from ``detections``, or, with None, track the seeds into ``frame``."""
-        small = self._shrink(frame.image)
+        small, to_small = self._shrink(frame.image)
         if detections is not None:
             self._seeds = detections
             self._age = 0
-            self._alive = self._start(small, detections.xyxy / self.downsample)
-            return detections[self._alive]
+            self._alive = self._start(small, detections.xyxy * to_small)
+            # Every detection is output on its own frame, seeded or not.
+            return detections.clipped(frame.width, frame.height)
         self._age += 1
         if not self._alive.any():
-            return Detections.empty()
+            return self._seeds[self._alive]
         boxes_small, ok = self._step(small)
         self._alive &= ok
         moved = self._seeds.with_columns(
-            xyxy=boxes_small.astype(np.float32) * self.downsample,
+            xyxy=boxes_small.astype(np.float32) / to_small,
             confidence=self._seeds.confidence * self.confidence_decay**self._age,
         )
         return moved[self._alive].clipped(frame.width, frame.height)
 
-    def _shrink(self, image: np.ndarray) -> np.ndarray:
-        if self.downsample == 1:
-            return image
+    def _shrink(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The downsampled image and the ``(4,) float32`` xyxy scale into it."""
         h, w = image.shape[:2]
-        size = (max(1, w // self.downsample), max(1, h // self.downsample))
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if self.downsample == 1:
+            return image, np.ones(4, np.float32)
+        small_w, small_h = max(1, w // self.downsample), max(1, h // self.downsample)
+        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        scale_x, scale_y = small_w / w, small_h / h
+        return small, np.array([scale_x, scale_y, scale_x, scale_y], np.float32)
 
     @abstractmethod
     def _start(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Seed one object per ``(n, 4)`` xyxy box on the downsampled ``image``.
 
-        Returns ``(n,) bool``: which objects could be seeded (False drops that one alone).
+        Returns ``(n,) bool``: which objects could be seeded (False drops that one
+        alone).
         """
 
     @abstractmethod

@@ -28,8 +28,9 @@ def test_parse_reads_every_knob_of_a_two_stage_branch():
 
 
 def test_a_tracker_without_downsample_means_downsample_one():
-    assert Branch.parse("yolox_nano/s320/si4/kcf") == Branch("yolox_nano", 320, None, 4,
-                                                             "kcf", 1)
+    assert Branch.parse("yolox_nano/s320/si4/kcf") == Branch(
+        "yolox_nano", 320, None, 4, "kcf", 1
+    )
 
 
 def test_branches_are_hashable_values():
@@ -42,11 +43,17 @@ def test_branches_are_hashable_values():
     ("name", "expectation"),
     [
         ("yolox_nano/s416/si1", does_not_raise()),
-        ("yolox_nano/416/si1", pytest.raises(ValueError, match="does not have the shape")),
+        (
+            "yolox_nano/416/si1",
+            pytest.raises(ValueError, match="does not have the shape"),
+        ),
         ("yolox_nano/s416", pytest.raises(ValueError, match="does not have the shape")),
         ("yolox_nano/s416/si4/kcf/ds", pytest.raises(ValueError, match="shape")),
         ("YOLOX/s416/si1", pytest.raises(ValueError, match="shape")),
-        ("yolox_nano/s416/si1/kcf/ds1", pytest.raises(ValueError, match="nothing to track")),
+        (
+            "yolox_nano/s416/si1/kcf/ds1",
+            pytest.raises(ValueError, match="nothing to track"),
+        ),
         ("yolox_nano/s416/si4", pytest.raises(ValueError, match="needs a tracker")),
         ("yolox_nano/s0/si1", pytest.raises(ValueError, match="input_size")),
         ("yolox_nano/s416/si0", pytest.raises(ValueError, match="sampling_interval")),

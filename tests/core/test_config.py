@@ -23,7 +23,9 @@ def test_a_user_file_overrides_defaults_and_flags_override_the_file(tmp_path):
 def test_an_unknown_key_names_the_closest_valid_one(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("score_treshold: 0.2\n")
-    with pytest.raises(ValueError, match="unknown key 'score_treshold'.*'score_threshold'"):
+    with pytest.raises(
+        ValueError, match=r"unknown key 'score_treshold'.*'score_threshold'"
+    ):
         load_config(path)
 
 

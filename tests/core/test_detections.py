@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import make_detections
 
 from approxrt.detections import Detections, box_iou
-from conftest import make_detections
 
 
 def test_columns_take_the_documented_dtypes_and_untracked_ids():
@@ -24,8 +24,11 @@ def test_boxes_of_the_wrong_shape_are_refused():
 
 
 def test_mask_selection_returns_a_new_object_with_every_column():
-    d = make_detections([[0, 0, 10, 10], [5, 5, 20, 30], [1, 1, 2, 2]],
-                        confidence=[0.1, 0.5, 0.9], tracker_id=[7, 8, 9])
+    d = make_detections(
+        [[0, 0, 10, 10], [5, 5, 20, 30], [1, 1, 2, 2]],
+        confidence=[0.1, 0.5, 0.9],
+        tracker_id=[7, 8, 9],
+    )
     d.data["visibility"] = np.array([1.0, 0.5, 0.2])
     kept = d[d.confidence > 0.3]
     assert kept.tracker_id.tolist() == [8, 9]

@@ -1,0 +1,244 @@
+"""`approxrt bench kernel`: accuracy and latency of fixed branches on one video.
+
+The video is decoded once into memory (decode time is reported apart), every
+detector kernel in the sweep is loaded and warmed once, and each branch then
+replays the same frames through the real frame loop. Accuracy is person AP at
+IoU 0.5 by our ImageNet-VID-style scorer and, independently, faster-coco-eval.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from approxrt.branch import Branch
+from approxrt.branches.kernel import MultiBranchKernel
+from approxrt.config import Config
+from approxrt.evaluation.ap import evaluate_ap
+from approxrt.evaluation.coco import coco_scores
+from approxrt.evaluation.mot_io import BoxTable, read_mot_gt
+from approxrt.frame import Frame
+from approxrt.loop import BranchSchedule, FixedBranch, run_loop
+from approxrt.runner import prepare_kernel
+from approxrt.sources import open_source
+from approxrt.stats import RunStats
+
+PERSON = 0
+
+
+@dataclass
+class BranchRow:
+    """One fixed branch over the whole video."""
+
+    branch: str
+    ap50: float | None
+    coco_ap50: float | None
+    mean_ms: float
+    p95_ms: float
+    detector_ms_per_frame: float
+    tracker_ms_per_frame: float
+    overhead_ms: float
+    weights: str
+
+
+def sweep_branches(
+    sizes: dict[str, Sequence[int]],
+    tracker_base: Branch,
+    sampling_intervals: Sequence[int],
+    trackers: Sequence[str],
+    downsamples: Sequence[int],
+) -> list[Branch]:
+    """Each detector size every frame, then the trackers around ``tracker_base``."""
+    every_frame = [
+        Branch(name, size) for name, values in sizes.items() for size in values
+    ]
+    tracked = [
+        Branch(tracker_base.detector, tracker_base.input_size, None, si, kind, ds)
+        for si in sampling_intervals
+        for kind in trackers
+        for ds in downsamples
+    ]
+    return every_frame + tracked
+
+
+def load_frames(
+    video: str | Path, max_frames: int | None = None
+) -> tuple[list[Frame], float]:
+    """All frames of ``video`` in memory, and the mean decode ms per frame."""
+    with open_source(str(video)) as source:
+        frames = []
+        for frame in tqdm(
+            source, total=source.frame_count, unit="frame", desc="decode", leave=False
+        ):
+            frames.append(frame)
+            if max_frames and len(frames) >= max_frames:
+                break
+    decode_ms = float(np.mean([f.decode_ms for f in frames]))
+    return frames, decode_ms
+
+
+def measure_branch(
+    kernel: MultiBranchKernel, frames: list[Frame], branch: Branch, gt: BoxTable | None
+) -> BranchRow:
+    """Run ``branch`` over ``frames``: latency from the loop, accuracy vs ``gt``."""
+    kernel.reset()
+    stats = RunStats()
+    outputs = []
+    results = run_loop(frames, kernel, FixedBranch(branch))
+    for result in tqdm(
+        results, total=len(frames), unit="frame", desc=str(branch), leave=False
+    ):
+        stats.add(result)
+        outputs.append((result.frame.index + 1, result.detections))
+    summary = stats.summary()
+    ap50 = coco_ap50 = None
+    if gt is not None and summary.weights == "pretrained":
+        table = BoxTable.from_detections(outputs)
+        ap50 = evaluate_ap(gt, table, classes=[PERSON]).per_class[PERSON].ap50
+        coco_ap50 = coco_scores(gt, table, classes=[PERSON]).ap50
+    n = summary.frames
+    return BranchRow(
+        branch=str(branch),
+        ap50=ap50,
+        coco_ap50=coco_ap50,
+        mean_ms=summary.latency_ms["mean"],
+        p95_ms=summary.latency_ms["p95"],
+        detector_ms_per_frame=summary.detector_ms_per_detection
+        * summary.detection_frames
+        / n,
+        tracker_ms_per_frame=summary.stage_mean_ms["track"],
+        overhead_ms=summary.overhead_ms,
+        weights=summary.weights,
+    )
+
+
+def measure_switching(
+    kernel: MultiBranchKernel,
+    frames: list[Frame],
+    branches: Sequence[Branch],
+    period: int = 40,
+) -> dict:
+    """Cost of a switch: first detection after it minus that branch's steady detections.
+
+    Branches take turns every ``period`` frames; for each branch, the detection
+    frame that opens its turn is compared with its other detection frames.
+    """
+    switches = {
+        i: branches[(i // period) % len(branches)]
+        for i in range(0, len(frames), period)
+    }
+    kernel.reset()
+    first, steady = {str(b): [] for b in branches}, {str(b): [] for b in branches}
+    for result in run_loop(frames, kernel, BranchSchedule(switches)):
+        if result.detected:
+            opens_turn = result.frame.index in switches and result.frame.index > 0
+            (first if opens_turn else steady)[str(result.branch)].append(
+                result.latency_ms
+            )
+    per_branch = {
+        name: {
+            "switch_ms": float(np.mean(first[name])),
+            "steady_ms": float(np.mean(steady[name])),
+            "extra_ms": float(np.mean(first[name]) - np.mean(steady[name])),
+            "switches": len(first[name]),
+        }
+        for name in first
+        if first[name]
+    }
+    return {"period_frames": period, "per_branch": per_branch}
+
+
+def run_kernel_benchmark(
+    config: Config,
+    video: Path,
+    gt_path: Path | None,
+    branches: list[Branch],
+    random_branches: list[Branch],
+    switch_branches: list[Branch],
+    max_frames: int | None,
+    random_frames: int,
+) -> dict:
+    """Measure ``branches`` (accuracy + latency) and ``random_branches`` (latency)."""
+    frames, decode_ms = load_frames(video, max_frames)
+    image_hw = (frames[0].height, frames[0].width)
+    gt = read_mot_gt(gt_path) if gt_path else None
+    rows = _measure_all(
+        config, frames, branches + switch_branches, branches, gt, image_hw
+    )
+    switching = measure_switching(
+        prepare_kernel(config, switch_branches, image_hw), frames, switch_branches
+    )
+    random_rows = []
+    if random_branches:
+        random_config = config.replace(random_weights=True)
+        random_rows = _measure_all(
+            random_config,
+            frames[:random_frames],
+            random_branches,
+            random_branches,
+            None,
+            image_hw,
+        )
+    return {
+        "video": str(video),
+        "frames": len(frames),
+        "decode_ms": decode_ms,
+        "machine": machine_info(),
+        "rows": [asdict(r) for r in rows],
+        "random_weight_rows": [asdict(r) for r in random_rows],
+        "switching": switching,
+    }
+
+
+def _measure_all(
+    config: Config,
+    frames: list[Frame],
+    to_load: list[Branch],
+    to_measure: list[Branch],
+    gt: BoxTable | None,
+    image_hw: tuple[int, int],
+) -> list[BranchRow]:
+    kernel = prepare_kernel(config, to_load, image_hw)
+    return [
+        measure_branch(kernel, frames, branch, gt)
+        for branch in tqdm(to_measure, unit="branch", desc="branches")
+    ]
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on."""
+    import cv2
+    import onnxruntime
+    import psutil
+    import torch
+
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": psutil.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def save_json(results: dict, path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2))

@@ -1,0 +1,180 @@
+"""`evaluate`: score a run's output folder against ground truth, in one report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from approxrt.classes import COCO_CLASSES
+from approxrt.evaluation.ap import ClassAP, evaluate_ap
+from approxrt.evaluation.coco import (
+    RESULTS_COCO_JSON,
+    CocoScores,
+    coco_scores,
+    read_coco_gt,
+    read_coco_results,
+)
+from approxrt.evaluation.mot_io import (
+    PERSON,
+    RESULTS_TXT,
+    BoxTable,
+    read_mot_gt,
+    read_mot_results,
+)
+from approxrt.evaluation.mot_metrics import MotScores, mot_scores
+from approxrt.sinks.base import as_class_filter
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Every score of one run against one ground truth.
+
+    Attributes:
+        gt_path: the ground-truth file read.
+        ap_source: the results file AP and COCO scores come from
+            (``results.coco.json`` when present: it carries classes).
+        per_class: `ClassAP` by class name; ``ap50`` (interpolated, the
+            headline) and ``ap50_raw`` (non-interpolated), see `approxrt.evaluation.ap`.
+        mean_ap50: mean of ``ap50`` over classes with ground truth.
+        mean_ap50_raw: mean of ``ap50_raw`` over the same classes.
+        coco: COCO mAP / AP50 / AP75 from the independent scorer.
+        mot: MOT metrics of ``results.txt``, None without it or without gt ids.
+        num_frames: frames with ground truth or results.
+    """
+
+    gt_path: str
+    ap_source: str
+    per_class: dict[str, ClassAP]
+    mean_ap50: float
+    mean_ap50_raw: float
+    coco: CocoScores | None
+    mot: MotScores | None
+    num_frames: int
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable; NaN becomes None."""
+        return _without_nan(asdict(self))
+
+    def format(self) -> str:
+        """A readable table."""
+        coco_ap = self.coco.per_class_ap50 if self.coco else {}
+        lines = [f"ground truth: {self.gt_path}", f"results:      {self.ap_source}",
+                 f"{'class':<14}{'gt':>7}{'dets':>8}{'TP':>7}"
+                 f"{'AP50':>8}{'AP50raw':>9}{'COCO50':>8}"]
+        for name, c in self.per_class.items():
+            lines.append(f"{name:<14}{c.num_gt:>7}{c.num_detections:>8}"
+                         f"{c.num_true_positives:>7}{c.ap50:>8.3f}{c.ap50_raw:>9.3f}"
+                         f"{coco_ap.get(c.class_id, math.nan):>8.3f}")
+        coco_mean = self.coco.ap50 if self.coco else math.nan
+        lines.append(f"{'mean':<36}{self.mean_ap50:>8.3f}{self.mean_ap50_raw:>9.3f}"
+                     f"{coco_mean:>8.3f}")
+        if self.coco:
+            lines.append(f"COCO ({self.coco.scorer}): mAP {self.coco.map:.3f}  "
+                         f"AP50 {self.coco.ap50:.3f}  AP75 {self.coco.ap75:.3f}")
+        if self.mot:
+            m = self.mot
+            lines.append(f"MOT: MOTA {m.mota:.3f}  IDF1 {m.idf1:.3f}  MOTP {m.motp:.3f}"
+                         f"  IDsw {m.id_switches}  FP {m.false_positives}  "
+                         f"FN {m.misses}  ({m.num_objects} gt boxes, "
+                         f"{m.num_tracks} identities)")
+        return "\n".join(lines)
+
+
+def _without_nan(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def evaluate(
+    gt_path: str | Path,
+    results_dir: str | Path,
+    classes: Iterable[int | str] | str | None = None,
+    gt_format: str = "mot15",
+) -> EvaluationReport:
+    """Score ``results_dir`` (``results.txt`` and/or ``results.coco.json``).
+
+    AP50 (ours) and the COCO scores come from ``results.coco.json`` when it is
+    there, since it carries classes; else from ``results.txt``, whose boxes all
+    count as the *MOT class* (the one class in ``classes``, else person). MOT
+    metrics come from ``results.txt`` against the gt of the MOT class, so a run
+    meant for them should write person boxes only (``--classes person``); they
+    are None without ``results.txt`` or without track ids in the gt.
+
+    Args:
+        gt_path: a MOT ``gt.txt``, a sequence folder holding ``gt/gt.txt``, or a
+            COCO ground-truth ``.json``.
+        results_dir: a run's output folder.
+        classes: class ids or COCO names (``"person,car"`` works) to score;
+            default every class with ground truth. MOT results carry no class:
+            their boxes count as the one class given, or person.
+        gt_format: layout of a MOT gt file, see `read_mot_gt`.
+
+    Raises:
+        ValueError: a missing ground truth or results file, or a bad line in one.
+    """
+    gt_file = resolve_gt_path(gt_path)
+    gt = (read_coco_gt(gt_file) if gt_file.suffix == ".json"
+          else read_mot_gt(gt_file, gt_format))
+    class_filter = as_class_filter(classes)
+    class_ids = sorted(class_filter) if class_filter is not None else None
+    mot_class = class_ids[0] if class_ids and len(class_ids) == 1 else PERSON
+    mot_results, coco_results = _read_results(Path(results_dir), mot_class)
+    detections = coco_results if coco_results is not None else mot_results
+    ap = evaluate_ap(gt, detections, class_ids)
+    mot = None
+    if mot_results is not None and (gt.track_id >= 0).any():
+        mot = mot_scores(gt[gt.class_id == mot_class], mot_results)
+    source = RESULTS_COCO_JSON if coco_results is not None else RESULTS_TXT
+    return EvaluationReport(
+        gt_path=str(gt_file),
+        ap_source=str(Path(results_dir) / source),
+        per_class={_class_name(c): v for c, v in ap.per_class.items()},
+        mean_ap50=ap.mean_ap50,
+        mean_ap50_raw=ap.mean_ap50_raw,
+        coco=coco_scores(gt, detections, class_ids),
+        mot=mot,
+        num_frames=len(np.union1d(gt.frame, detections.frame)),
+    )
+
+
+def resolve_gt_path(gt_path: str | Path) -> Path:
+    """The ground-truth file that ``gt_path`` names (see `evaluate`)."""
+    path = Path(gt_path)
+    if path.is_dir():
+        candidates = [path / "gt" / "gt.txt", path / "gt.txt"]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise ValueError(
+                f"gt_path: folder {path} holds neither gt/gt.txt nor gt.txt")
+        return found[0]
+    if not path.is_file():
+        raise ValueError(f"gt_path: {path} does not exist (expected a gt.txt, a "
+                         "sequence folder with gt/gt.txt, or a COCO .json)")
+    return path
+
+
+def _read_results(
+    results_dir: Path, mot_class: int
+) -> tuple[BoxTable | None, BoxTable | None]:
+    if not results_dir.is_dir():
+        raise ValueError(f"results_dir: {results_dir} is not a folder")
+    txt, coco = results_dir / RESULTS_TXT, results_dir / RESULTS_COCO_JSON
+    if not txt.is_file() and not coco.is_file():
+        raise ValueError(f"results_dir: {results_dir} holds neither {RESULTS_TXT} "
+                         f"nor {RESULTS_COCO_JSON}")
+    return (read_mot_results(txt, mot_class) if txt.is_file() else None,
+            read_coco_results(coco) if coco.is_file() else None)
+
+
+def _class_name(class_id: int) -> str:
+    known = 0 <= class_id < len(COCO_CLASSES)
+    return COCO_CLASSES[class_id] if known else str(class_id)

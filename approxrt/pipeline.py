@@ -1,0 +1,90 @@
+"""Building the kernel from a `Config`: files, devices and knobs for each part."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from approxrt.branch import Branch
+from approxrt.branches.detectors.base import Detector, PostprocessConfig
+from approxrt.branches.detectors.onnx_session import OnnxDetector
+from approxrt.branches.detectors.registry import detector_class
+from approxrt.branches.kernel import MultiBranchKernel, TrackerFactory
+from approxrt.branches.models import resolve_model
+from approxrt.branches.space import validate_branch
+from approxrt.branches.trackers.association import TrackIdAssigner
+from approxrt.branches.trackers.base import Tracker
+from approxrt.branches.trackers.registry import make_tracker
+from approxrt.classes import class_ids_from_names
+from approxrt.config import Config
+
+
+def build_detector(name: str, config: Config) -> Detector:
+    """Load detector family ``name`` once, weights and device from ``config``."""
+    family = detector_class(name)
+    postprocess = PostprocessConfig(
+        config.score_threshold, config.nms_iou_threshold, config.max_detections
+    )
+    if issubclass(family, OnnxDetector):
+        model_path = resolve_model(
+            name,
+            models_dir=config.models_dir,
+            cache_dir=config.cache_dir,
+            download=config.download,
+        )
+        options = (
+            {"rect_input": config.rect_input[name]} if name in config.rect_input else {}
+        )
+        return family(
+            model_path,
+            postprocess,
+            device=config.device,
+            threads=config.num_threads,
+            **options,
+        )
+    _set_torch_threads(config.num_threads)
+    return family(
+        weights="random" if config.random_weights else None,
+        postprocess_config=postprocess,
+        device=config.device,
+        models_dir=config.models_dir,
+        cache_dir=config.cache_dir,
+        download=config.download,
+    )
+
+
+def tracker_factory(config: Config) -> TrackerFactory:
+    """Makes trackers with the tracking settings of ``config``."""
+    extra = {
+        "csrt": {"min_area_px": config.csrt_min_area_px},
+        "flow": {
+            "grid_px": config.flow_grid_px,
+            "min_motion_px": config.flow_min_motion_px,
+        },
+    }
+
+    def make(kind: str, downsample: int) -> Tracker:
+        return make_tracker(
+            kind, downsample, config.confidence_decay, **extra.get(kind, {})
+        )
+
+    return make
+
+
+def build_kernel(config: Config, branches: Iterable[Branch]) -> MultiBranchKernel:
+    """A kernel holding every detector the ``branches`` use, each loaded once."""
+    names = list(dict.fromkeys(validate_branch(b).detector for b in branches))
+    class_ids = class_ids_from_names(config.classes) if config.classes else None
+    return MultiBranchKernel(
+        {name: build_detector(name, config) for name in names},
+        tracker_factory(config),
+        TrackIdAssigner(config.association_iou_threshold),
+        tracker_min_confidence=config.tracker_min_confidence,
+        class_ids=class_ids,
+    )
+
+
+def _set_torch_threads(num_threads: int) -> None:
+    if num_threads > 0:
+        import torch
+
+        torch.set_num_threads(num_threads)

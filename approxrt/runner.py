@@ -1,0 +1,149 @@
+"""`run_source`: one source through the frame loop into an output folder.
+
+Everything that can be refused is checked before the output folder is created
+(branch names, classes, the source, the model files), and the folder only
+appears when the run succeeds, so bad input never leaves half-written output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from approxrt.branch import Branch
+from approxrt.branches.kernel import MultiBranchKernel
+from approxrt.branches.space import validate_branch
+from approxrt.classes import class_ids_from_names
+from approxrt.config import Config
+from approxrt.frame import Frame
+from approxrt.loop import BranchPolicy, run_loop
+from approxrt.pipeline import build_kernel
+from approxrt.sinks import OutputDir, open_sinks
+from approxrt.sources import open_source
+from approxrt.stats import RunStats, RunSummary
+
+log = logging.getLogger(__name__)
+
+SUMMARY_JSON = "summary.json"
+
+
+@dataclass
+class FrameErrors:
+    """Frames that failed in the loop: counted, the first few kept, never fatal."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def __call__(self, frame: Frame, error: Exception) -> None:
+        self.count += 1
+        if len(self.first) < 5:
+            self.first.append(f"frame {frame.index}: {type(error).__name__}: {error}")
+        log.warning("skipped frame %d: %s", frame.index, error)
+
+
+@dataclass
+class RunReport:
+    """What a run did: latency summary, where outputs went, what was skipped."""
+
+    summary: RunSummary
+    out_dir: Path
+    source: str
+    bad_frames: int
+    frame_errors: FrameErrors
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "out_dir": str(self.out_dir),
+            "bad_frames": self.bad_frames,
+            "frame_errors": self.frame_errors.count,
+            "first_frame_errors": self.frame_errors.first,
+            **self.summary.to_dict(),
+        }
+
+
+def prepare_kernel(
+    config: Config, branches: Sequence[Branch], image_hw: tuple[int, int] = (360, 480)
+) -> MultiBranchKernel:
+    """Load every detector ``branches`` need and warm every knob setting and tracker."""
+    kernel = build_kernel(config, branches)
+    trackers = {(b.tracker, b.downsample) for b in branches if b.tracker}
+    kernel.warmup(
+        {b.kernel for b in branches},
+        trackers,
+        runs=config.warmup_runs,
+        image_hw=image_hw,
+    )
+    return kernel
+
+
+def run_source(
+    source: str,
+    policy: BranchPolicy,
+    branches: Sequence[Branch],
+    out_dir: str | Path,
+    config: Config,
+    outputs: Iterable[str] = ("events", "mot", "coco"),
+    overwrite: bool = False,
+    progress: bool = True,
+) -> RunReport:
+    """Run ``policy`` (choosing among ``branches``) over ``source`` into ``out_dir``."""
+    for branch in branches:
+        validate_branch(branch)
+    class_ids = class_ids_from_names(config.classes) if config.classes else None
+    with open_source(source) as frames:
+        kernel = prepare_kernel(config, branches, _frame_hw(frames))
+        errors = FrameErrors()
+        stats = RunStats()
+        total = _expected_frames(frames.frame_count, config.max_frames)
+        with OutputDir(out_dir, overwrite=overwrite) as out:
+            sinks = open_sinks(out, outputs, classes=class_ids, fps=frames.fps)
+            results = run_loop(
+                itertools.islice(frames, config.max_frames),
+                kernel,
+                policy,
+                sla_ms=config.sla_ms,
+                on_error=errors,
+            )
+            for result in tqdm(
+                results,
+                total=total,
+                unit="frame",
+                disable=not progress,
+                desc=Path(str(source)).name,
+            ):
+                stats.add(result)
+                sinks.write(result)
+            if not len(stats):
+                raise RuntimeError(_no_frames_message(source, errors))
+            report = RunReport(
+                stats.summary(), Path(out_dir), str(source), frames.bad_frames, errors
+            )
+            (out / SUMMARY_JSON).write_text(json.dumps(report.to_dict(), indent=2))
+    return report
+
+
+def _frame_hw(frames) -> tuple[int, int]:
+    if frames.height and frames.width:
+        return frames.height, frames.width
+    return 360, 480
+
+
+def _expected_frames(frame_count: int | None, max_frames: int | None) -> int | None:
+    counts = [c for c in (frame_count, max_frames) if c]
+    return min(counts) if counts else None
+
+
+def _no_frames_message(source: str, errors: FrameErrors) -> str:
+    if errors.count:
+        return (
+            f"{source}: every frame failed ({errors.count}); first: "
+            f"{'; '.join(errors.first)}"
+        )
+    return f"{source}: the source gave no frames"
