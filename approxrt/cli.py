@@ -208,12 +208,18 @@ def format_run_report(report: dict) -> str:
 )
 @click.option("--classes", help="Comma-separated COCO classes to score.")
 @click.option(
+    "--mot-min-confidence",
+    default=0.3,
+    show_default=True,
+    help="MOT metrics count only result boxes at least this confident.",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the report as JSON here.",
 )
-def evaluate(gt, results_dir, gt_format, classes, json_path):
+def evaluate(gt, results_dir, gt_format, classes, mot_min_confidence, json_path):
     """Score RESULTS_DIR (from `approxrt run`) against ground truth GT.
 
     GT is a MOTChallenge gt.txt, a sequence folder holding gt/gt.txt, or a COCO
@@ -223,7 +229,13 @@ def evaluate(gt, results_dir, gt_format, classes, json_path):
     from approxrt.evaluation.report import evaluate as evaluate_results
 
     try:
-        report = evaluate_results(gt, results_dir, classes=classes, gt_format=gt_format)
+        report = evaluate_results(
+            gt,
+            results_dir,
+            classes=classes,
+            gt_format=gt_format,
+            mot_min_confidence=mot_min_confidence,
+        )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(report.format())

@@ -20,12 +20,16 @@ class RunSummary:
     """Latency of a run; ``*_ms`` values are milliseconds, rates are fractions.
 
     ``latency_ms`` is the loop's wall time per frame with decode excluded;
-    ``overhead_ms`` is what the loop spends beyond scheduling, the detector's three
-    stages and the tracker.
+    ``overhead_ms`` is what the loop spends beyond the detector's three stages and
+    the tracker (scheduling included). ``first_frame_index``/``last_frame_index``
+    (0-based) say which frames were processed, so a run cut short is scored on
+    the frames it saw.
     """
 
     frames: int
     detection_frames: int
+    first_frame_index: int
+    last_frame_index: int
     latency_ms: dict[str, float]
     gof_mean_latency_p95_ms: float
     stage_mean_ms: dict[str, float]
@@ -47,6 +51,7 @@ class RunStats:
 
     def __init__(self) -> None:
         self._latency_ms: list[float] = []
+        self._frame_indices: list[int] = []
         self._stages_ms: list[list[float]] = []
         self._detected: list[bool] = []
         self._branches: Counter[str] = Counter()
@@ -55,6 +60,7 @@ class RunStats:
 
     def add(self, result: FrameResult) -> None:
         self._latency_ms.append(result.latency_ms)
+        self._frame_indices.append(result.frame.index)
         self._stages_ms.append([result.timings_ms.get(s, 0.0) for s in STAGES])
         self._detected.append(result.detected)
         self._branches[str(result.branch)] += 1
@@ -76,12 +82,13 @@ class RunStats:
             zip(STAGES, stages.mean(axis=0).round(4).tolist(), strict=True)
         )
         model_columns = [STAGES.index(s) for s in _MODEL_STAGES]
-        measured = stages[:, [i for i, s in enumerate(STAGES) if s != "decode"]].sum(
-            axis=1
-        )
+        track_column = STAGES.index("track")
+        model_and_tracker = stages[:, [*model_columns, track_column]].sum(axis=1)
         return RunSummary(
             frames=len(latency),
             detection_frames=int(detected.sum()),
+            first_frame_index=min(self._frame_indices),
+            last_frame_index=max(self._frame_indices),
             latency_ms=_percentiles(latency),
             gof_mean_latency_p95_ms=float(np.percentile(gof_means, 95)),
             stage_mean_ms=stage_mean,
@@ -91,7 +98,7 @@ class RunStats:
             tracker_ms_per_tracking_frame=_mean(
                 stages[~detected, STAGES.index("track")]
             ),
-            overhead_ms=float(np.mean(latency - measured)),
+            overhead_ms=float(np.mean(latency - model_and_tracker)),
             sla_ms=self._sla_ms,
             frame_sla_violation_rate=_violations(latency, self._sla_ms),
             gof_sla_violation_rate=_violations(gof_means, self._sla_ms),

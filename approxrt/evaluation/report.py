@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -99,6 +100,7 @@ def evaluate(
     results_dir: str | Path,
     classes: Iterable[int | str] | str | None = None,
     gt_format: str = "mot15",
+    mot_min_confidence: float = 0.3,
 ) -> EvaluationReport:
     """Score ``results_dir`` (``results.txt`` and/or ``results.coco.json``).
 
@@ -117,6 +119,9 @@ def evaluate(
             default every class with ground truth. MOT results carry no class:
             their boxes count as the one class given, or person.
         gt_format: layout of a MOT gt file, see `read_mot_gt`.
+        mot_min_confidence: MOT metrics count only result boxes at least this
+            confident (AP uses every box: it ranks them by confidence instead).
+            Raising it trades misses for false positives.
 
     Raises:
         ValueError: a missing ground truth or results file, or a bad line in one.
@@ -128,11 +133,13 @@ def evaluate(
     class_ids = sorted(class_filter) if class_filter is not None else None
     mot_class = class_ids[0] if class_ids and len(class_ids) == 1 else PERSON
     mot_results, coco_results = _read_results(Path(results_dir), mot_class)
+    gt = _frames_the_run_processed(gt, Path(results_dir))
     detections = coco_results if coco_results is not None else mot_results
     ap = evaluate_ap(gt, detections, class_ids)
     mot = None
     if mot_results is not None and (gt.track_id >= 0).any():
-        mot = mot_scores(gt[gt.class_id == mot_class], mot_results)
+        confident = mot_results[mot_results.confidence >= mot_min_confidence]
+        mot = mot_scores(gt[gt.class_id == mot_class], confident)
     source = RESULTS_COCO_JSON if coco_results is not None else RESULTS_TXT
     return EvaluationReport(
         gt_path=str(gt_file),
@@ -144,6 +151,24 @@ def evaluate(
         mot=mot,
         num_frames=len(np.union1d(gt.frame, detections.frame)),
     )
+
+
+def _frames_the_run_processed(gt: BoxTable, results_dir: Path) -> BoxTable:
+    """Ground truth of the frames the run saw, when its summary.json says which.
+
+    A run cut short (``--max-frames``) must not be charged with missing every
+    object of the frames it never read.
+    """
+    summary = results_dir / "summary.json"
+    if not summary.is_file():
+        return gt
+    try:
+        values = json.loads(summary.read_text())
+        first = int(values["first_frame_index"]) + 1  # MOT frame numbers are 1-based
+        last = int(values["last_frame_index"]) + 1
+    except (ValueError, KeyError, TypeError):
+        return gt
+    return gt[(gt.frame >= first) & (gt.frame <= last)]
 
 
 def resolve_gt_path(gt_path: str | Path) -> Path:
