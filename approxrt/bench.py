@@ -166,24 +166,16 @@ def run_kernel_benchmark(
 ) -> dict:
     """Measure ``branches`` (accuracy + latency) and ``random_branches`` (latency)."""
     frames, decode_ms = load_frames(video, max_frames)
-    image_hw = (frames[0].height, frames[0].width)
     gt = read_mot_gt(gt_path) if gt_path else None
-    rows = _measure_all(
-        config, frames, branches + switch_branches, branches, gt, image_hw
-    )
-    switching = measure_switching(
-        prepare_kernel(config, switch_branches, image_hw), frames, switch_branches
-    )
+    kernel = prepare_kernel(config, branches + switch_branches, frames[0].image)
+    rows = _measure_all(kernel, frames, branches, gt)
+    switching = measure_switching(kernel, frames, switch_branches)
     random_rows = []
     if random_branches:
         random_config = config.replace(random_weights=True)
+        random_kernel = prepare_kernel(random_config, random_branches, frames[0].image)
         random_rows = _measure_all(
-            random_config,
-            frames[:random_frames],
-            random_branches,
-            random_branches,
-            None,
-            image_hw,
+            random_kernel, frames[:random_frames], random_branches, None
         )
     return {
         "video": str(video),
@@ -197,17 +189,14 @@ def run_kernel_benchmark(
 
 
 def _measure_all(
-    config: Config,
+    kernel: MultiBranchKernel,
     frames: list[Frame],
-    to_load: list[Branch],
-    to_measure: list[Branch],
+    branches: list[Branch],
     gt: BoxTable | None,
-    image_hw: tuple[int, int],
 ) -> list[BranchRow]:
-    kernel = prepare_kernel(config, to_load, image_hw)
     return [
         measure_branch(kernel, frames, branch, gt)
-        for branch in tqdm(to_measure, unit="branch", desc="branches")
+        for branch in tqdm(branches, unit="branch", desc="branches")
     ]
 
 

@@ -77,7 +77,10 @@ def build_kernel(config: Config, branches: Iterable[Branch]) -> MultiBranchKerne
     return MultiBranchKernel(
         {name: build_detector(name, config) for name in names},
         tracker_factory(config),
-        TrackIdAssigner(config.association_iou_threshold),
+        TrackIdAssigner(
+            config.association_iou_threshold,
+            high_confidence_threshold=config.tracker_min_confidence,
+        ),
         tracker_min_confidence=config.tracker_min_confidence,
         class_ids=class_ids,
     )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from approxrt.branch import Branch
@@ -69,16 +70,19 @@ class RunReport:
 
 
 def prepare_kernel(
-    config: Config, branches: Sequence[Branch], image_hw: tuple[int, int] = (360, 480)
+    config: Config, branches: Sequence[Branch], image: np.ndarray
 ) -> MultiBranchKernel:
-    """Load every detector ``branches`` need and warm every knob setting and tracker."""
+    """Load every detector ``branches`` need; warm every knob setting and tracker.
+
+    ``image`` is a real frame of the stream the kernel is about to run on.
+    """
     kernel = build_kernel(config, branches)
     trackers = {(b.tracker, b.downsample) for b in branches if b.tracker}
     kernel.warmup(
-        {b.kernel for b in branches},
+        list(dict.fromkeys(b.kernel for b in branches)),
+        image,
         trackers,
         runs=config.warmup_runs,
-        image_hw=image_hw,
     )
     return kernel
 
@@ -98,14 +102,17 @@ def run_source(
         validate_branch(branch)
     class_ids = class_ids_from_names(config.classes) if config.classes else None
     with open_source(source) as frames:
-        kernel = prepare_kernel(config, branches, _frame_hw(frames))
+        first = next(frames, None)
+        if first is None:
+            raise ValueError(f"{source}: the source gave no frames")
+        kernel = prepare_kernel(config, branches, first.image)
         errors = FrameErrors()
         stats = RunStats()
         total = _expected_frames(frames.frame_count, config.max_frames)
         with OutputDir(out_dir, overwrite=overwrite) as out:
             sinks = open_sinks(out, outputs, classes=class_ids, fps=frames.fps)
             results = run_loop(
-                itertools.islice(frames, config.max_frames),
+                itertools.islice(itertools.chain([first], frames), config.max_frames),
                 kernel,
                 policy,
                 sla_ms=config.sla_ms,
@@ -121,7 +128,10 @@ def run_source(
                 stats.add(result)
                 sinks.write(result)
             if not len(stats):
-                raise RuntimeError(_no_frames_message(source, errors))
+                raise RuntimeError(
+                    f"{source}: every frame failed ({errors.count}); first: "
+                    + "; ".join(errors.first)
+                )
             report = RunReport(
                 stats.summary(), Path(out_dir), str(source), frames.bad_frames, errors
             )
@@ -129,21 +139,6 @@ def run_source(
     return report
 
 
-def _frame_hw(frames) -> tuple[int, int]:
-    if frames.height and frames.width:
-        return frames.height, frames.width
-    return 360, 480
-
-
 def _expected_frames(frame_count: int | None, max_frames: int | None) -> int | None:
     counts = [c for c in (frame_count, max_frames) if c]
     return min(counts) if counts else None
-
-
-def _no_frames_message(source: str, errors: FrameErrors) -> str:
-    if errors.count:
-        return (
-            f"{source}: every frame failed ({errors.count}); first: "
-            f"{'; '.join(errors.first)}"
-        )
-    return f"{source}: the source gave no frames"

@@ -109,27 +109,37 @@ class MultiBranchKernel:
     def warmup(
         self,
         kernels: Collection[tuple[str, DetectorKnobs]],
+        image: np.ndarray,
         trackers: Collection[tuple[str, int]] = (),
         runs: int = 3,
-        image_hw: tuple[int, int] = (360, 480),
     ) -> None:
-        """Run every (detector, knobs) and tracker once or more before measuring."""
+        """Run every (detector, knobs) and tracker ``runs`` times before measuring.
+
+        ``image`` is best a real frame of the stream (see `Detector.warmup`); the
+        trackers are seeded with what the first detector finds in it.
+        """
         by_detector: dict[str, list[DetectorKnobs]] = {}
         for name, knobs in kernels:
             by_detector.setdefault(name, []).append(knobs)
         for name, knobs_list in by_detector.items():
-            self._detector(name).warmup(knobs_list, runs=runs, image_hw=image_hw)
-        image = np.random.default_rng(0).integers(0, 255, (*image_hw, 3), np.uint8)
-        seed = Detections(
-            np.array([[100, 100, 160, 220]], np.float32),
-            np.ones(1, np.float32),
-            np.zeros(1, np.int64),
-        )
+            self._detector(name).warmup(knobs_list, image, runs=runs)
+        seeds = self._warmup_seeds(kernels, image)
         for kind, downsample in trackers:
             tracker = self.make_tracker(kind, downsample)
             for index in range(max(runs, 1) + 1):
-                frame = Frame(image, index, 0.0)
-                tracker.update(seed if index == 0 else None, frame)
+                tracker.update(seeds if index == 0 else None, Frame(image, index, 0.0))
+
+    def _warmup_seeds(
+        self, kernels: Collection[tuple[str, DetectorKnobs]], image: np.ndarray
+    ) -> Detections:
+        found = Detections.empty()
+        for name, knobs in list(kernels)[:1]:
+            found = self._detector(name).detect(image, knobs)
+        if len(found):
+            return found
+        h, w = image.shape[:2]
+        box = np.array([[w * 0.4, h * 0.3, w * 0.55, h * 0.7]], np.float32)
+        return Detections(box, np.ones(1, np.float32), np.zeros(1, np.int64))
 
     def _detector(self, name: str) -> Detector:
         try:

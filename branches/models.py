@@ -287,8 +287,9 @@ def _download(spec: ModelSpec, url: str, cache: Path, progress: bool) -> Path:
 
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / spec.filename
-    handle, partial = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part",
-                                       dir=cache)
+    handle, partial = tempfile.mkstemp(
+        prefix=f".{spec.filename}.", suffix=".part", dir=cache
+    )
     os.close(handle)
     try:
         try:

@@ -46,17 +46,40 @@ if TYPE_CHECKING:
 
 # Imported on first use: motmetrics brings pandas (about a second of import),
 # which the sinks, needing only the file formats above, should not pay for.
-_LAZY = {"MotScores": "mot_metrics", "mot_scores": "mot_metrics",
-         "EvaluationReport": "report", "evaluate": "report",
-         "resolve_gt_path": "report"}
+_LAZY = {
+    "MotScores": "mot_metrics",
+    "mot_scores": "mot_metrics",
+    "EvaluationReport": "report",
+    "evaluate": "report",
+    "resolve_gt_path": "report",
+}
 
 __all__ = [
-    "GT_FORMATS", "RESULTS_COCO_JSON", "RESULTS_TXT", "APResult", "BoxTable",
-    "ClassAP", "CocoScores", "EvaluationReport", "MotScores", "average_precision",
-    "coco_scores", "evaluate", "evaluate_ap", "format_mot_lines", "match_detections",
-    "mot_scores", "read_coco_gt", "read_coco_results", "read_mot_gt",
-    "read_mot_results", "resolve_gt_path", "to_coco_gt", "to_coco_results",
-    "write_coco_results", "write_mot_results",
+    "GT_FORMATS",
+    "RESULTS_COCO_JSON",
+    "RESULTS_TXT",
+    "APResult",
+    "BoxTable",
+    "ClassAP",
+    "CocoScores",
+    "EvaluationReport",
+    "MotScores",
+    "average_precision",
+    "coco_scores",
+    "evaluate",
+    "evaluate_ap",
+    "format_mot_lines",
+    "match_detections",
+    "mot_scores",
+    "read_coco_gt",
+    "read_coco_results",
+    "read_mot_gt",
+    "read_mot_results",
+    "resolve_gt_path",
+    "to_coco_gt",
+    "to_coco_results",
+    "write_coco_results",
+    "write_mot_results",
 ]
 
 

@@ -109,8 +109,9 @@ def evaluate_ap(
         scores = detections.confidence[in_class]
         is_tp = status[in_class][np.argsort(-scores, kind="stable")] == TRUE_POSITIVE
         ap50, ap50_raw = average_precision(is_tp, num_gt)
-        per_class[class_id] = ClassAP(class_id, ap50, ap50_raw, num_gt,
-                                      len(is_tp), int(is_tp.sum()))
+        per_class[class_id] = ClassAP(
+            class_id, ap50, ap50_raw, num_gt, len(is_tp), int(is_tp.sum())
+        )
     return APResult(per_class)
 
 
@@ -132,8 +133,10 @@ def average_precision(is_tp: np.ndarray, num_gt: int) -> tuple[float, float]:
     # Monotone envelope: at each rank, the best precision at that rank or deeper.
     envelope = np.maximum.accumulate(precision[::-1])[::-1]
     # Recall rises by 1/num_gt exactly at each true positive.
-    return (float(envelope[is_tp].sum() / num_gt),
-            float(precision[is_tp].sum() / num_gt))
+    return (
+        float(envelope[is_tp].sum() / num_gt),
+        float(precision[is_tp].sum() / num_gt),
+    )
 
 
 def match_detections(
@@ -156,21 +159,32 @@ def match_detections(
     det_order = np.lexsort((-detections.confidence, det_group))
     gt_order = np.argsort(gt_group, kind="stable")
     det_idx, gt_idx, iou = _candidate_pairs(
-        det_group[det_order], gt_group[gt_order],
-        detections.xyxy[det_order], gt.xyxy[gt_order], iou_threshold)
+        det_group[det_order],
+        gt_group[gt_order],
+        detections.xyxy[det_order],
+        gt.xyxy[gt_order],
+        iou_threshold,
+    )
     ignored_pair = gt.ignore[gt_order][gt_idx]
     sorted_status = np.full(len(detections), FALSE_POSITIVE, np.int8)
     sorted_status[det_idx[ignored_pair]] = IGNORED
-    matched = _greedy_match(det_group[det_order], det_idx[~ignored_pair],
-                            gt_idx[~ignored_pair], iou[~ignored_pair])
+    matched = _greedy_match(
+        det_group[det_order],
+        det_idx[~ignored_pair],
+        gt_idx[~ignored_pair],
+        iou[~ignored_pair],
+    )
     sorted_status[matched] = TRUE_POSITIVE
     status[det_order] = sorted_status
     return status
 
 
 def _candidate_pairs(
-    det_group: np.ndarray, gt_group: np.ndarray,
-    det_xyxy: np.ndarray, gt_xyxy: np.ndarray, iou_threshold: float,
+    det_group: np.ndarray,
+    gt_group: np.ndarray,
+    det_xyxy: np.ndarray,
+    gt_xyxy: np.ndarray,
+    iou_threshold: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All (detection, gt) pairs of one group with IoU >= the threshold.
 
@@ -216,7 +230,10 @@ def _greedy_match(
     gt_taken = np.zeros(int(gt_idx.max()) + 1, bool)
     winners = []
     for k in range(len(bounds) - 1):
-        dets, gts = det_idx[bounds[k]:bounds[k + 1]], gt_idx[bounds[k]:bounds[k + 1]]
+        dets, gts = (
+            det_idx[bounds[k] : bounds[k + 1]],
+            gt_idx[bounds[k] : bounds[k + 1]],
+        )
         free = ~gt_taken[gts]
         # First free pair of each detection = its best unmatched gt.
         won, first = np.unique(dets[free], return_index=True)

@@ -54,8 +54,10 @@ def category_ids(class_id: np.ndarray) -> np.ndarray:
     class_id = np.asarray(class_id, np.int64)
     bad = (class_id < 0) | (class_id >= len(COCO_CATEGORY_IDS))
     if bad.any():
-        raise ValueError(f"class_id: expected 0..{len(COCO_CATEGORY_IDS) - 1}, "
-                         f"got {sorted(set(class_id[bad].tolist()))[:5]}")
+        raise ValueError(
+            f"class_id: expected 0..{len(COCO_CATEGORY_IDS) - 1}, "
+            f"got {sorted(set(class_id[bad].tolist()))[:5]}"
+        )
     return np.asarray(COCO_CATEGORY_IDS, np.int64)[class_id]
 
 
@@ -66,8 +68,12 @@ def to_coco_results(table: BoxTable) -> list[dict]:
     return [
         {"image_id": frame, "category_id": category, "bbox": box, "score": s}
         for frame, category, box, s in zip(
-            table.frame.tolist(), category_ids(table.class_id).tolist(), xywh, score,
-            strict=True)
+            table.frame.tolist(),
+            category_ids(table.class_id).tolist(),
+            xywh,
+            score,
+            strict=True,
+        )
     ]
 
 
@@ -84,18 +90,35 @@ def to_coco_gt(gt: BoxTable, frame_numbers: Iterable[int] = ()) -> dict:
     xywh = np.round(gt.xywh, 2)
     crowd = gt.ignore.astype(int).tolist()
     annotations = [
-        {"id": i + 1, "image_id": frame, "category_id": category, "bbox": box,
-         "area": area, "iscrowd": c, "ignore": c, "track_id": track}
-        for i, (frame, category, box, area, c, track) in enumerate(zip(
-            gt.frame.tolist(), category_ids(gt.class_id).tolist(), xywh.tolist(),
-            (xywh[:, 2] * xywh[:, 3]).tolist(), crowd, gt.track_id.tolist(),
-            strict=True))
+        {
+            "id": i + 1,
+            "image_id": frame,
+            "category_id": category,
+            "bbox": box,
+            "area": area,
+            "iscrowd": c,
+            "ignore": c,
+            "track_id": track,
+        }
+        for i, (frame, category, box, area, c, track) in enumerate(
+            zip(
+                gt.frame.tolist(),
+                category_ids(gt.class_id).tolist(),
+                xywh.tolist(),
+                (xywh[:, 2] * xywh[:, 3]).tolist(),
+                crowd,
+                gt.track_id.tolist(),
+                strict=True,
+            )
+        )
     ]
     return {
         "images": [{"id": f, "file_name": f"{f:06d}.jpg"} for f in frames],
         "annotations": annotations,
-        "categories": [{"id": c, "name": n, "supercategory": ""}
-                       for c, n in zip(COCO_CATEGORY_IDS, COCO_CLASSES, strict=True)],
+        "categories": [
+            {"id": c, "name": n, "supercategory": ""}
+            for c, n in zip(COCO_CATEGORY_IDS, COCO_CLASSES, strict=True)
+        ],
     }
 
 
@@ -112,8 +135,9 @@ def _load_json(path: Path, expected: type) -> list | dict:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, expected):
-        raise ValueError(f"{path}: expected a JSON {expected.__name__}, "
-                         f"got {type(data).__name__}")
+        raise ValueError(
+            f"{path}: expected a JSON {expected.__name__}, got {type(data).__name__}"
+        )
     return data
 
 
@@ -132,10 +156,13 @@ def _table_from_annotations(path: Path, annotations: list[dict], gt: bool) -> Bo
         raise ValueError(f"{path}: category ids {sorted(unknown)[:5]} are not COCO ids")
     ignore = [bool(a.get("iscrowd", 0) or a.get("ignore", 0)) for a in annotations]
     return BoxTable.from_xywh(
-        frame, xywh, confidence=score,
+        frame,
+        xywh,
+        confidence=score,
         class_id=[_CLASS_OF_CATEGORY[c] for c in category],
         track_id=[a.get("track_id", -1) for a in annotations],
-        ignore=ignore if gt else None)
+        ignore=ignore if gt else None,
+    )
 
 
 def read_coco_gt(path: str | Path) -> BoxTable:
@@ -166,8 +193,10 @@ def coco_scores(
     scorer, coco_class, eval_class = _scorer()
     gt_json = to_coco_gt(gt, detections.frame.tolist())
     if len(detections) == 0:
-        scored = sorted(set(gt.class_id[~gt.ignore].tolist()) & set(
-            classes if classes is not None else gt.class_id.tolist()))
+        scored = sorted(
+            set(gt.class_id[~gt.ignore].tolist())
+            & set(classes if classes is not None else gt.class_id.tolist())
+        )
         zero = 0.0 if scored else math.nan
         return CocoScores(zero, zero, zero, dict.fromkeys(scored, 0.0), scorer)
     quiet = contextlib.redirect_stdout(io.StringIO())

@@ -72,15 +72,21 @@ class BoxTable:
         n = len(self.frame)
         self.xyxy = np.asarray(self.xyxy, np.float64)
         if self.xyxy.size != 4 * n:
-            raise ValueError(f"BoxTable.xyxy: expected shape ({n}, 4), "
-                             f"got {self.xyxy.shape}")
+            raise ValueError(
+                f"BoxTable.xyxy: expected shape ({n}, 4), got {self.xyxy.shape}"
+            )
         self.xyxy = self.xyxy.reshape(n, 4)
-        defaults = {"confidence": (1.0, np.float64), "class_id": (PERSON, np.int64),
-                    "track_id": (-1, np.int64), "ignore": (False, bool)}
+        defaults = {
+            "confidence": (1.0, np.float64),
+            "class_id": (PERSON, np.int64),
+            "track_id": (-1, np.int64),
+            "ignore": (False, bool),
+        }
         for name, (fill, dtype) in defaults.items():
             value = getattr(self, name)
-            column = (np.full(n, fill, dtype) if value is None
-                      else np.asarray(value, dtype))
+            column = (
+                np.full(n, fill, dtype) if value is None else np.asarray(value, dtype)
+            )
             if column.shape != (n,):
                 raise ValueError(
                     f"BoxTable.{name}: expected shape ({n},), got {column.shape}"
@@ -92,8 +98,14 @@ class BoxTable:
 
     def __getitem__(self, index) -> BoxTable:
         """Rows by boolean mask or integer array; returns a copy."""
-        return BoxTable(self.frame[index], self.xyxy[index], self.confidence[index],
-                        self.class_id[index], self.track_id[index], self.ignore[index])
+        return BoxTable(
+            self.frame[index],
+            self.xyxy[index],
+            self.confidence[index],
+            self.class_id[index],
+            self.track_id[index],
+            self.ignore[index],
+        )
 
     @property
     def xywh(self) -> np.ndarray:
@@ -131,25 +143,38 @@ def format_mot_lines(frame_number: int, detections: Detections) -> str:
 
     Boxes get 2 decimals, confidences 4; an untracked box is written with id -1.
     """
-    return _mot_lines(np.full(len(detections), frame_number), detections.tracker_id,
-                      detections.xyxy, detections.confidence)
+    return _mot_lines(
+        np.full(len(detections), frame_number),
+        detections.tracker_id,
+        detections.xyxy,
+        detections.confidence,
+    )
 
 
 def write_mot_results(path: str | Path, table: BoxTable) -> None:
     """Write ``table`` as a MOTChallenge results file, sorted by frame."""
     table = table[np.argsort(table.frame, kind="stable")]
     with open(path, "w", encoding="utf-8") as file:
-        file.write(_mot_lines(table.frame, table.track_id, table.xyxy,
-                              table.confidence))
+        file.write(
+            _mot_lines(table.frame, table.track_id, table.xyxy, table.confidence)
+        )
 
 
-def _mot_lines(frame: np.ndarray, track_id: np.ndarray, xyxy: np.ndarray,
-               confidence: np.ndarray) -> str:
+def _mot_lines(
+    frame: np.ndarray, track_id: np.ndarray, xyxy: np.ndarray, confidence: np.ndarray
+) -> str:
     xyxy = np.asarray(xyxy, np.float64)
     wh = xyxy[:, 2:] - xyxy[:, :2]
-    rows = zip(frame.tolist(), track_id.tolist(), xyxy[:, 0].tolist(),
-               xyxy[:, 1].tolist(), wh[:, 0].tolist(), wh[:, 1].tolist(),
-               np.asarray(confidence, np.float64).tolist(), strict=True)
+    rows = zip(
+        frame.tolist(),
+        track_id.tolist(),
+        xyxy[:, 0].tolist(),
+        xyxy[:, 1].tolist(),
+        wh[:, 0].tolist(),
+        wh[:, 1].tolist(),
+        np.asarray(confidence, np.float64).tolist(),
+        strict=True,
+    )
     return "".join(
         f"{f},{track},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{conf:.4f},-1,-1,-1\n"
         for f, track, x, y, w, h, conf in rows
@@ -176,8 +201,10 @@ def _parse_rows(path: Path, min_columns: int) -> tuple[list[list[float]], list[i
 def _parse_line(path: Path, number: int, text: str, min_columns: int) -> list[float]:
     fields = _SEPARATOR.split(text)
     if len(fields) < min_columns:
-        raise ValueError(f"{path}:{number}: expected at least {min_columns} "
-                         f"comma-separated columns, got {len(fields)}: {text!r}")
+        raise ValueError(
+            f"{path}:{number}: expected at least {min_columns} "
+            f"comma-separated columns, got {len(fields)}: {text!r}"
+        )
     try:
         row = [float(value) for value in fields]
     except ValueError:
@@ -190,8 +217,10 @@ def _check_row(path: Path, number: int, row: list[float], text: str) -> None:
     if not all(np.isfinite(row[:7])):
         raise ValueError(f"{path}:{number}: non-finite value in {text!r}")
     if row[0] < 1 or row[0] != int(row[0]):
-        raise ValueError(f"{path}:{number}: frame must be an integer >= 1 (frames are "
-                         f"1-based), got {row[0]:g}")
+        raise ValueError(
+            f"{path}:{number}: frame must be an integer >= 1 (frames are "
+            f"1-based), got {row[0]:g}"
+        )
     if row[4] < 0 or row[5] < 0:
         raise ValueError(f"{path}:{number}: negative box width or height in {text!r}")
 
@@ -225,10 +254,12 @@ def read_mot_gt(path: str | Path, gt_format: str = "mot15") -> BoxTable:
     keep = np.ones(len(data), bool)
     if gt_format != "mot15":
         class_id, always_ignored, keep = _map_mot16_classes(
-            data[:, 7], path, line_numbers)
+            data[:, 7], path, line_numbers
+        )
         ignore |= always_ignored
-    table = BoxTable.from_xywh(data[:, 0], data[:, 2:6], class_id=class_id,
-                               track_id=data[:, 1], ignore=ignore)
+    table = BoxTable.from_xywh(
+        data[:, 0], data[:, 2:6], class_id=class_id, track_id=data[:, 1], ignore=ignore
+    )
     return table[keep]
 
 
@@ -240,8 +271,10 @@ def _map_mot16_classes(
     class_id, ignore, keep = np.zeros(n, np.int64), np.zeros(n, bool), np.ones(n, bool)
     for i, value in enumerate(mot_class.astype(np.int64).tolist()):
         if value not in MOT16_CLASSES:
-            raise ValueError(f"{path}:{line_numbers[i]}: unknown MOT class {value}; "
-                             f"expected one of {sorted(MOT16_CLASSES)}")
+            raise ValueError(
+                f"{path}:{line_numbers[i]}: unknown MOT class {value}; "
+                f"expected one of {sorted(MOT16_CLASSES)}"
+            )
         mapped = MOT16_CLASSES[value]
         if mapped is None:
             keep[i] = False
@@ -259,6 +292,10 @@ def read_mot_results(path: str | Path, class_id: int = PERSON) -> BoxTable:
     if not rows:
         return BoxTable.empty()
     data = np.array([row[:7] for row in rows])
-    return BoxTable.from_xywh(data[:, 0], data[:, 2:6], confidence=data[:, 6],
-                              class_id=np.full(len(data), class_id),
-                              track_id=data[:, 1])
+    return BoxTable.from_xywh(
+        data[:, 0],
+        data[:, 2:6],
+        confidence=data[:, 6],
+        class_id=np.full(len(data), class_id),
+        track_id=data[:, 1],
+    )

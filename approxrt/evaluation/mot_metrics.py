@@ -22,12 +22,22 @@ from approxrt.detections import box_iou
 from approxrt.evaluation.mot_io import BoxTable
 
 _METRICS = {
-    "mota": "mota", "motp": "motp", "idf1": "idf1", "idp": "idp", "idr": "idr",
-    "precision": "precision", "recall": "recall", "id_switches": "num_switches",
-    "false_positives": "num_false_positives", "misses": "num_misses",
-    "fragmentations": "num_fragmentations", "num_objects": "num_objects",
-    "num_matches": "num_matches", "num_tracks": "num_unique_objects",
-    "mostly_tracked": "mostly_tracked", "mostly_lost": "mostly_lost",
+    "mota": "mota",
+    "motp": "motp",
+    "idf1": "idf1",
+    "idp": "idp",
+    "idr": "idr",
+    "precision": "precision",
+    "recall": "recall",
+    "id_switches": "num_switches",
+    "false_positives": "num_false_positives",
+    "misses": "num_misses",
+    "fragmentations": "num_fragmentations",
+    "num_objects": "num_objects",
+    "num_matches": "num_matches",
+    "num_tracks": "num_unique_objects",
+    "mostly_tracked": "mostly_tracked",
+    "mostly_lost": "mostly_lost",
 }
 
 _RATIOS = {"mota", "motp", "idf1", "idp", "idr", "precision", "recall"}
@@ -82,7 +92,8 @@ def mot_scores(
     """
     gt = gt[np.argsort(gt.frame, kind="stable")]
     results = _with_unique_untracked_ids(
-        results[np.argsort(results.frame, kind="stable")])
+        results[np.argsort(results.frame, kind="stable")]
+    )
     accumulator = mm.MOTAccumulator(auto_id=False)
     gt_by_frame = _split_by_frame(gt)
     results_by_frame = _split_by_frame(results)
@@ -93,22 +104,36 @@ def mot_scores(
         keep = ~_matched_to_ignored(iou, frame_gt.ignore, iou_threshold)
         scored_iou = iou[~frame_gt.ignore][:, keep]
         distance = np.where(scored_iou >= iou_threshold, 1.0 - scored_iou, np.nan)
-        accumulator.update(frame_gt.track_id[~frame_gt.ignore].tolist(),
-                           hyp.track_id[keep].tolist(), distance, frameid=frame)
+        accumulator.update(
+            frame_gt.track_id[~frame_gt.ignore].tolist(),
+            hyp.track_id[keep].tolist(),
+            distance,
+            frameid=frame,
+        )
     summary = mm.metrics.create().compute(
-        accumulator, metrics=list(_METRICS.values()), return_dataframe=False)
+        accumulator, metrics=list(_METRICS.values()), return_dataframe=False
+    )
     values = {ours: summary[theirs] for ours, theirs in _METRICS.items()}
     values["motp"] = 1.0 - values["motp"]
-    return MotScores(**{name: float(value) if name in _RATIOS else int(value)
-                        for name, value in values.items()})
+    return MotScores(
+        **{
+            name: float(value) if name in _RATIOS else int(value)
+            for name, value in values.items()
+        }
+    )
 
 
 def _split_by_frame(table: BoxTable) -> dict[int, slice]:
     """Frame number -> slice of rows, for a table sorted by frame."""
-    frames, starts, counts = np.unique(table.frame, return_index=True,
-                                       return_counts=True)
-    return {f: slice(s, s + c) for f, s, c in
-            zip(frames.tolist(), starts.tolist(), counts.tolist(), strict=True)}
+    frames, starts, counts = np.unique(
+        table.frame, return_index=True, return_counts=True
+    )
+    return {
+        f: slice(s, s + c)
+        for f, s, c in zip(
+            frames.tolist(), starts.tolist(), counts.tolist(), strict=True
+        )
+    }
 
 
 def _matched_to_ignored(
@@ -133,5 +158,11 @@ def _with_unique_untracked_ids(results: BoxTable) -> BoxTable:
     track_id = results.track_id.copy()
     first = int(track_id.max(initial=0)) + 1
     track_id[untracked] = np.arange(first, first + int(untracked.sum()))
-    return BoxTable(results.frame, results.xyxy, results.confidence,
-                    results.class_id, track_id, results.ignore)
+    return BoxTable(
+        results.frame,
+        results.xyxy,
+        results.confidence,
+        results.class_id,
+        track_id,
+        results.ignore,
+    )

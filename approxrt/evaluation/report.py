@@ -63,25 +63,36 @@ class EvaluationReport:
     def format(self) -> str:
         """A readable table."""
         coco_ap = self.coco.per_class_ap50 if self.coco else {}
-        lines = [f"ground truth: {self.gt_path}", f"results:      {self.ap_source}",
-                 f"{'class':<14}{'gt':>7}{'dets':>8}{'TP':>7}"
-                 f"{'AP50':>8}{'AP50raw':>9}{'COCO50':>8}"]
+        lines = [
+            f"ground truth: {self.gt_path}",
+            f"results:      {self.ap_source}",
+            f"{'class':<14}{'gt':>7}{'dets':>8}{'TP':>7}"
+            f"{'AP50':>8}{'AP50raw':>9}{'COCO50':>8}",
+        ]
         for name, c in self.per_class.items():
-            lines.append(f"{name:<14}{c.num_gt:>7}{c.num_detections:>8}"
-                         f"{c.num_true_positives:>7}{c.ap50:>8.3f}{c.ap50_raw:>9.3f}"
-                         f"{coco_ap.get(c.class_id, math.nan):>8.3f}")
+            lines.append(
+                f"{name:<14}{c.num_gt:>7}{c.num_detections:>8}"
+                f"{c.num_true_positives:>7}{c.ap50:>8.3f}{c.ap50_raw:>9.3f}"
+                f"{coco_ap.get(c.class_id, math.nan):>8.3f}"
+            )
         coco_mean = self.coco.ap50 if self.coco else math.nan
-        lines.append(f"{'mean':<36}{self.mean_ap50:>8.3f}{self.mean_ap50_raw:>9.3f}"
-                     f"{coco_mean:>8.3f}")
+        lines.append(
+            f"{'mean':<36}{self.mean_ap50:>8.3f}{self.mean_ap50_raw:>9.3f}"
+            f"{coco_mean:>8.3f}"
+        )
         if self.coco:
-            lines.append(f"COCO ({self.coco.scorer}): mAP {self.coco.map:.3f}  "
-                         f"AP50 {self.coco.ap50:.3f}  AP75 {self.coco.ap75:.3f}")
+            lines.append(
+                f"COCO ({self.coco.scorer}): mAP {self.coco.map:.3f}  "
+                f"AP50 {self.coco.ap50:.3f}  AP75 {self.coco.ap75:.3f}"
+            )
         if self.mot:
             m = self.mot
-            lines.append(f"MOT: MOTA {m.mota:.3f}  IDF1 {m.idf1:.3f}  MOTP {m.motp:.3f}"
-                         f"  IDsw {m.id_switches}  FP {m.false_positives}  "
-                         f"FN {m.misses}  ({m.num_objects} gt boxes, "
-                         f"{m.num_tracks} identities)")
+            lines.append(
+                f"MOT: MOTA {m.mota:.3f}  IDF1 {m.idf1:.3f}  MOTP {m.motp:.3f}"
+                f"  IDsw {m.id_switches}  FP {m.false_positives}  "
+                f"FN {m.misses}  ({m.num_objects} gt boxes, "
+                f"{m.num_tracks} identities)"
+            )
         return "\n".join(lines)
 
 
@@ -127,8 +138,11 @@ def evaluate(
         ValueError: a missing ground truth or results file, or a bad line in one.
     """
     gt_file = resolve_gt_path(gt_path)
-    gt = (read_coco_gt(gt_file) if gt_file.suffix == ".json"
-          else read_mot_gt(gt_file, gt_format))
+    gt = (
+        read_coco_gt(gt_file)
+        if gt_file.suffix == ".json"
+        else read_mot_gt(gt_file, gt_format)
+    )
     class_filter = as_class_filter(classes)
     class_ids = sorted(class_filter) if class_filter is not None else None
     mot_class = class_ids[0] if class_ids and len(class_ids) == 1 else PERSON
@@ -179,11 +193,14 @@ def resolve_gt_path(gt_path: str | Path) -> Path:
         found = [c for c in candidates if c.is_file()]
         if not found:
             raise ValueError(
-                f"gt_path: folder {path} holds neither gt/gt.txt nor gt.txt")
+                f"gt_path: folder {path} holds neither gt/gt.txt nor gt.txt"
+            )
         return found[0]
     if not path.is_file():
-        raise ValueError(f"gt_path: {path} does not exist (expected a gt.txt, a "
-                         "sequence folder with gt/gt.txt, or a COCO .json)")
+        raise ValueError(
+            f"gt_path: {path} does not exist (expected a gt.txt, a "
+            "sequence folder with gt/gt.txt, or a COCO .json)"
+        )
     return path
 
 
@@ -194,10 +211,14 @@ def _read_results(
         raise ValueError(f"results_dir: {results_dir} is not a folder")
     txt, coco = results_dir / RESULTS_TXT, results_dir / RESULTS_COCO_JSON
     if not txt.is_file() and not coco.is_file():
-        raise ValueError(f"results_dir: {results_dir} holds neither {RESULTS_TXT} "
-                         f"nor {RESULTS_COCO_JSON}")
-    return (read_mot_results(txt, mot_class) if txt.is_file() else None,
-            read_coco_results(coco) if coco.is_file() else None)
+        raise ValueError(
+            f"results_dir: {results_dir} holds neither {RESULTS_TXT} "
+            f"nor {RESULTS_COCO_JSON}"
+        )
+    return (
+        read_mot_results(txt, mot_class) if txt.is_file() else None,
+        read_coco_results(coco) if coco.is_file() else None,
+    )
 
 
 def _class_name(class_id: int) -> str:

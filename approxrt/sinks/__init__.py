@@ -26,8 +26,21 @@ from approxrt.sinks.standard import OUTPUT_FILES, open_sinks
 from approxrt.sinks.video import AnnotatedVideoSink, PngFramesSink, draw_result
 
 __all__ = [
-    "OUTPUT_FILES", "AnnotatedVideoSink", "BaseSink", "CocoResultsSink",
-    "JsonlEventSink", "MotResultsSink", "MultiSink", "OutputDir",
-    "OutputDirStateError", "PngFramesSink", "Sink", "SinkClosedError",
-    "as_class_filter", "draw_result", "event_json", "open_sinks", "select_classes",
+    "OUTPUT_FILES",
+    "AnnotatedVideoSink",
+    "BaseSink",
+    "CocoResultsSink",
+    "JsonlEventSink",
+    "MotResultsSink",
+    "MultiSink",
+    "OutputDir",
+    "OutputDirStateError",
+    "PngFramesSink",
+    "Sink",
+    "SinkClosedError",
+    "as_class_filter",
+    "draw_result",
+    "event_json",
+    "open_sinks",
+    "select_classes",
 ]

@@ -44,8 +44,10 @@ def as_class_filter(
         elif isinstance(c, int | np.integer) and 0 <= c < len(COCO_CLASSES):
             ids.add(int(c))
         else:
-            raise ValueError(f"classes: expected COCO class names or ids "
-                             f"0..{len(COCO_CLASSES) - 1}, got {c!r}")
+            raise ValueError(
+                f"classes: expected COCO class names or ids "
+                f"0..{len(COCO_CLASSES) - 1}, got {c!r}"
+            )
     return frozenset(ids)
 
 

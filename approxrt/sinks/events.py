@@ -53,15 +53,23 @@ def detections_json(detections: Detections) -> str:
     json.dumps of per-box dicts (several times faster for busy frames)."""
     if len(detections) == 0:
         return "[]"
-    rows = zip(detections.xyxy.tolist(), detections.confidence.tolist(),
-               detections.class_id.tolist(), detections.tracker_id.tolist(),
-               strict=True)
+    rows = zip(
+        detections.xyxy.tolist(),
+        detections.confidence.tolist(),
+        detections.class_id.tolist(),
+        detections.tracker_id.tolist(),
+        strict=True,
+    )
     # Class names come from a fixed list without quotes or backslashes.
-    return "[" + ",".join(
-        f'{{"xyxy":[{x1:.1f},{y1:.1f},{x2:.1f},{y2:.1f}],"confidence":{conf:.4f},'
-        f'"class_id":{cls},"class_name":"{_class_name(cls)}","track_id":{track}}}'
-        for (x1, y1, x2, y2), conf, cls, track in rows
-    ) + "]"
+    return (
+        "["
+        + ",".join(
+            f'{{"xyxy":[{x1:.1f},{y1:.1f},{x2:.1f},{y2:.1f}],"confidence":{conf:.4f},'
+            f'"class_id":{cls},"class_name":"{_class_name(cls)}","track_id":{track}}}'
+            for (x1, y1, x2, y2), conf, cls, track in rows
+        )
+        + "]"
+    )
 
 
 def event_json(
@@ -75,8 +83,10 @@ def event_json(
         "timestamp_s": _round(frame.timestamp_s, _S_DECIMALS),
         "branch": str(result.branch),
         "mode": "detect" if result.detected else "track",
-        "timings_ms": {stage: _round(result.timings_ms.get(stage, 0.0), _MS_DECIMALS)
-                       for stage in STAGES},
+        "timings_ms": {
+            stage: _round(result.timings_ms.get(stage, 0.0), _MS_DECIMALS)
+            for stage in STAGES
+        },
         "latency_ms": _round(result.latency_ms, _MS_DECIMALS),
         "sla_ms": _round(result.sla_ms, _MS_DECIMALS),
         "sla_hit": result.sla_hit,

@@ -59,7 +59,8 @@ class OutputDir:
                 raise ValueError(
                     f"output dir: {self.path} exists and is not empty ({shown}); "
                     "choose another folder or pass overwrite=True to replace the "
-                    "files this run writes")
+                    "files this run writes"
+                )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Not tempfile.mkdtemp: its 0700 mode would end up on the final folder.
         staging_name = f".{self.path.name}.partial-{uuid4().hex[:12]}"

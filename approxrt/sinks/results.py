@@ -64,9 +64,16 @@ class CocoResultsSink(BaseSink):
     def _write(self, result: FrameResult, detections: Detections) -> None:
         if len(detections):
             # Copy only the columns COCO needs; the loop may reuse its arrays.
-            self._frames.append((result.frame.index + 1, Detections(
-                detections.xyxy.copy(), detections.confidence.copy(),
-                detections.class_id.copy())))
+            self._frames.append(
+                (
+                    result.frame.index + 1,
+                    Detections(
+                        detections.xyxy.copy(),
+                        detections.confidence.copy(),
+                        detections.class_id.copy(),
+                    ),
+                )
+            )
 
     def _close(self) -> None:
         write_coco_results(self.path, BoxTable.from_detections(self._frames))

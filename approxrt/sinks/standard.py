@@ -44,8 +44,9 @@ def open_sinks(
     outputs = list(dict.fromkeys(outputs))
     unknown = [name for name in outputs if name not in OUTPUT_FILES]
     if unknown:
-        raise ValueError(f"outputs: unknown {unknown}; expected some of "
-                         f"{list(OUTPUT_FILES)}")
+        raise ValueError(
+            f"outputs: unknown {unknown}; expected some of {list(OUTPUT_FILES)}"
+        )
     folder = out if isinstance(out, OutputDir) else Path(out)
     sinks: list[Sink] = []
     for name in outputs:

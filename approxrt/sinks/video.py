@@ -37,8 +37,13 @@ def _banner(result: FrameResult) -> str:
     return text
 
 
-def _put_label(image: np.ndarray, text: str, origin: tuple[int, int],
-               colour: tuple[int, int, int], scale: float) -> None:
+def _put_label(
+    image: np.ndarray,
+    text: str,
+    origin: tuple[int, int],
+    colour: tuple[int, int, int],
+    scale: float,
+) -> None:
     """Text on a filled box so it stays readable on any background."""
     (w, h), baseline = cv2.getTextSize(text, _FONT, scale, 1)
     x, y = origin
@@ -59,9 +64,13 @@ def draw_result(
     """
     canvas = image.copy()
     scale = max(0.35, min(canvas.shape[:2]) / 900)
-    rows = zip(np.round(detections.xyxy).astype(int).tolist(),
-               detections.confidence.tolist(), detections.class_id.tolist(),
-               detections.tracker_id.tolist(), strict=True)
+    rows = zip(
+        np.round(detections.xyxy).astype(int).tolist(),
+        detections.confidence.tolist(),
+        detections.class_id.tolist(),
+        detections.tracker_id.tolist(),
+        strict=True,
+    )
     for (x1, y1, x2, y2), conf, cls, track in rows:
         colour = _colour(track if track >= 0 else 1000 + cls)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 2)
@@ -129,11 +138,14 @@ class AnnotatedVideoSink(BaseSink):
     def _open(self, image: np.ndarray, fps: float) -> None:
         first = self._pending[0] if self._pending else image
         self._size = (first.shape[1], first.shape[0])
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc),
-                                 fps, self._size)
+        writer = cv2.VideoWriter(
+            str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), fps, self._size
+        )
         if not writer.isOpened():
-            raise ValueError(f"AnnotatedVideoSink: OpenCV cannot write {self.path} "
-                             f"with codec {self.fourcc!r}; try .avi with 'MJPG'")
+            raise ValueError(
+                f"AnnotatedVideoSink: OpenCV cannot write {self.path} "
+                f"with codec {self.fourcc!r}; try .avi with 'MJPG'"
+            )
         self._writer = writer
         if self._pending is not None:
             self._append(self._pending[0])

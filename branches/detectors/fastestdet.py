@@ -65,10 +65,15 @@ class FastestDetDetector(OnnxDetector):
     max_input_size: ClassVar[int] = 448
     default_input_size: ClassVar[int] = 352
 
-    def __init__(self, model_path: str | Path,
-                 postprocess_config: PostprocessConfig | None = None,
-                 device: str = "auto", threads: int = 0, rect_input: bool = False,
-                 providers: list | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        postprocess_config: PostprocessConfig | None = None,
+        device: str = "auto",
+        threads: int = 0,
+        rect_input: bool = False,
+        providers: list | None = None,
+    ) -> None:
         super().__init__(model_path, postprocess_config, device, threads, providers)
         self.rect_input = bool(rect_input)
 
@@ -80,15 +85,20 @@ class FastestDetDetector(OnnxDetector):
             return self._empty_prepared(image, knobs)
         height, width = image.shape[:2]
         size = knobs.input_size
-        network_hw = (rect_hw((height, width), size, self.size_step)
-                      if self.rect_input else (size, size))
-        resized = cv2.resize(image, (network_hw[1], network_hw[0]),
-                             interpolation=cv2.INTER_LINEAR)
+        network_hw = (
+            rect_hw((height, width), size, self.size_step)
+            if self.rect_input
+            else (size, size)
+        )
+        resized = cv2.resize(
+            image, (network_hw[1], network_hw[0]), interpolation=cv2.INTER_LINEAR
+        )
         scale_xy = (network_hw[1] / width, network_hw[0] / height)
         return self._prepared(image, knobs, to_blob(resized, scale=1 / 255), scale_xy)
 
-    def postprocess(self, raw: list[np.ndarray] | None,
-                    prepared: Prepared) -> Detections:
+    def postprocess(
+        self, raw: list[np.ndarray] | None, prepared: Prepared
+    ) -> Detections:
         """Decode every cell, keep scores above threshold, NMS, map to the frame."""
         if raw is None:
             return Detections.empty()
@@ -104,8 +114,20 @@ class FastestDetDetector(OnnxDetector):
         centre_y = (cell_y + np.tanh(cells[2, keep])) / rows * net_h
         half_w = _sigmoid(cells[3, keep]) * net_w / 2
         half_h = _sigmoid(cells[4, keep]) * net_h / 2
-        xyxy = np.stack([centre_x - half_w, centre_y - half_h,
-                         centre_x + half_w, centre_y + half_h], axis=1)
-        return finish(xyxy.astype(np.float32), scores[keep].astype(np.float32),
-                      class_ids[keep].astype(np.int64), self.postprocess_config,
-                      prepared.extra["scale_xy"], prepared.image_hw)
+        xyxy = np.stack(
+            [
+                centre_x - half_w,
+                centre_y - half_h,
+                centre_x + half_w,
+                centre_y + half_h,
+            ],
+            axis=1,
+        )
+        return finish(
+            xyxy.astype(np.float32),
+            scores[keep].astype(np.float32),
+            class_ids[keep].astype(np.int64),
+            self.postprocess_config,
+            prepared.extra["scale_xy"],
+            prepared.image_hw,
+        )

@@ -54,8 +54,10 @@ def distances(box_map: np.ndarray) -> np.ndarray:
 def _levels(raw: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Class maps and box maps, finest level (most cells) first."""
     maps = sorted((output[0] for output in raw), key=lambda m: -m.shape[0])
-    return ([m for m in maps if m.shape[1] != 4 * BINS],
-            [m for m in maps if m.shape[1] == 4 * BINS])
+    return (
+        [m for m in maps if m.shape[1] != 4 * BINS],
+        [m for m in maps if m.shape[1] == 4 * BINS],
+    )
 
 
 class NanoDetDetector(OnnxDetector):
@@ -79,10 +81,15 @@ class NanoDetDetector(OnnxDetector):
     max_input_size: ClassVar[int] = 960
     default_input_size: ClassVar[int] = 416
 
-    def __init__(self, model_path: str | Path,
-                 postprocess_config: PostprocessConfig | None = None,
-                 device: str = "auto", threads: int = 0, rect_input: bool = True,
-                 providers: list | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        postprocess_config: PostprocessConfig | None = None,
+        device: str = "auto",
+        threads: int = 0,
+        rect_input: bool = True,
+        providers: list | None = None,
+    ) -> None:
         super().__init__(model_path, postprocess_config, device, threads, providers)
         self.rect_input = bool(rect_input)
 
@@ -92,13 +99,15 @@ class NanoDetDetector(OnnxDetector):
         check_image(image)
         if is_empty(image):
             return self._empty_prepared(image, knobs)
-        canvas, scale = letterbox(image, knobs.input_size, self.rect_input,
-                                  self.size_step, PAD_VALUE)
+        canvas, scale = letterbox(
+            image, knobs.input_size, self.rect_input, self.size_step, PAD_VALUE
+        )
         blob = to_blob(canvas, MEAN_BGR, STD_BGR)
         return self._prepared(image, knobs, blob, (scale, scale))
 
-    def postprocess(self, raw: list[np.ndarray] | None,
-                    prepared: Prepared) -> Detections:
+    def postprocess(
+        self, raw: list[np.ndarray] | None, prepared: Prepared
+    ) -> Detections:
         """Decode the three levels, keep scores above threshold, NMS, map back."""
         if raw is None:
             return Detections.empty()
@@ -111,10 +120,18 @@ class NanoDetDetector(OnnxDetector):
             cell_y, cell_x = np.divmod(rows, cols)
             centre = (np.stack([cell_x, cell_y], axis=1) + CENTRE_OFFSET) * stride
             sides = distances(box_map[rows]) * stride
-            boxes.append(np.concatenate([centre - sides[:, :2], centre + sides[:, 2:]],
-                                        axis=1).astype(np.float32))
+            boxes.append(
+                np.concatenate(
+                    [centre - sides[:, :2], centre + sides[:, 2:]], axis=1
+                ).astype(np.float32)
+            )
             scores.append(best)
             class_ids.append(ids)
-        return finish(np.concatenate(boxes), np.concatenate(scores),
-                      np.concatenate(class_ids), self.postprocess_config,
-                      prepared.extra["scale_xy"], prepared.image_hw)
+        return finish(
+            np.concatenate(boxes),
+            np.concatenate(scores),
+            np.concatenate(class_ids),
+            self.postprocess_config,
+            prepared.extra["scale_xy"],
+            prepared.image_hw,
+        )

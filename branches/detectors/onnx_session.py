@@ -28,8 +28,15 @@ _CPU = "CPUExecutionProvider"
 _DEVICE = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
 _ORT_ERRORS = tuple(
     getattr(ort.capi.onnxruntime_pybind11_state, name)
-    for name in ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf",
-                 "NoSuchFile", "NotImplemented", "RuntimeException")
+    for name in (
+        "Fail",
+        "InvalidArgument",
+        "InvalidGraph",
+        "InvalidProtobuf",
+        "NoSuchFile",
+        "NotImplemented",
+        "RuntimeException",
+    )
 )
 
 
@@ -63,8 +70,11 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     return model
 
 
-def choose_providers(device: str = "auto", providers: list | None = None,
-                     available: list[str] | None = None) -> list:
+def choose_providers(
+    device: str = "auto",
+    providers: list | None = None,
+    available: list[str] | None = None,
+) -> list:
     """Execution providers for ``device``, best first, always ending with CPU.
 
     Args:
@@ -92,7 +102,8 @@ def choose_providers(device: str = "auto", providers: list | None = None,
     match = _DEVICE.match(device.strip().lower()) if isinstance(device, str) else None
     if match is None:
         raise ValueError(
-            f"device {device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+            f"device {device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        )
     kind, index = match.group(1), int(match.group(2) or 0)
     if kind == "cpu":
         return [_CPU]
@@ -103,8 +114,9 @@ def choose_providers(device: str = "auto", providers: list | None = None,
                 f"onnxruntime-gpu); available are {available}"
             )
         return [("CUDAExecutionProvider", {"device_id": index}), _CPU]
-    chosen: list = [(name, {"device_id": index}) for name in _AUTO_ORDER
-                    if name in available]
+    chosen: list = [
+        (name, {"device_id": index}) for name in _AUTO_ORDER if name in available
+    ]
     return [*chosen, _CPU]
 
 
@@ -149,7 +161,8 @@ class _ShapeRewriter:
     def _constant(self, values: list[int]) -> str:
         name = f"approxrt_dyn_{len(self.graph.initializer)}"
         self.graph.initializer.append(
-            numpy_helper.from_array(np.asarray(values, np.int64), name))
+            numpy_helper.from_array(np.asarray(values, np.int64), name)
+        )
         return name
 
     def _hw_of(self, tensor: str) -> str:
@@ -167,8 +180,11 @@ class _ShapeRewriter:
     def _spatial_source(self, tensor: str) -> str | None:
         while len(self.shapes.get(tensor, ())) != 4:
             node = self.producer.get(tensor)
-            if tensor not in self.shapes or node is None or node.op_type not in (
-                    "Reshape", "Transpose"):
+            if (
+                tensor not in self.shapes
+                or node is None
+                or node.op_type not in ("Reshape", "Transpose")
+            ):
                 return None
             tensor = node.input[0]
         return tensor
@@ -189,7 +205,7 @@ class _ShapeRewriter:
         pieces: list = [[]]
         index, changed, has_free = 0, False, -1 in target
         while index < len(target):
-            if target[index:index + 2] == [height, width]:
+            if target[index : index + 2] == [height, width]:
                 pieces += [self._hw_of(source), []]
                 index, changed = index + 2, True
                 continue
@@ -207,12 +223,16 @@ class _ShapeRewriter:
             return False
         sizes = [int(v) for v in self.constants[node.input[3]]]
         users = [n for n in self.graph.node if node.output[0] in n.input]
-        others = [name for name in users[0].input if name != node.output[0]] if len(
-            users) == 1 else []
+        others = (
+            [name for name in users[0].input if name != node.output[0]]
+            if len(users) == 1
+            else []
+        )
         if len(others) != 1 or self.shapes.get(others[0], ())[2:] != tuple(sizes[2:]):
             return False
-        node.input[3] = self._concat([sizes[:2], self._hw_of(others[0])],
-                                     f"{node.output[0]}_approxrt_sizes")
+        node.input[3] = self._concat(
+            [sizes[:2], self._hw_of(others[0])], f"{node.output[0]}_approxrt_sizes"
+        )
         return True
 
 
@@ -296,8 +316,11 @@ def prepare_dynamic_model(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]
     rewritten = make_shapes_dynamic(model)
     _symbolic(_image_input(model), range(2, 4), "input")
     for output in model.graph.output:
-        _symbolic(output, range(1, len(output.type.tensor_type.shape.dim)),
-                  output.name.replace(".", "_"))
+        _symbolic(
+            output,
+            range(1, len(output.type.tensor_type.shape.dim)),
+            output.name.replace(".", "_"),
+        )
     del model.graph.value_info[:]
     return model, rewritten
 
@@ -319,8 +342,13 @@ class OnnxSession:
         rewritten_nodes: how many Reshape/Resize nodes now follow the input size.
     """
 
-    def __init__(self, model_path: str | Path, device: str = "auto",
-                 providers: list | None = None, threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        device: str = "auto",
+        providers: list | None = None,
+        threads: int = 0,
+    ) -> None:
         if not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads {threads!r}: expected an int >= 0 (0 = default)")
         self.model_path = Path(model_path)
@@ -338,7 +366,8 @@ class OnnxSession:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(
-                model.SerializeToString(), sess_options=options,
+                model.SerializeToString(),
+                sess_options=options,
                 providers=choose_providers(device, providers),
             )
         except _ORT_ERRORS as error:
@@ -369,10 +398,14 @@ class OnnxDetector(Detector):
         providers: explicit ONNX Runtime providers overriding ``device``.
     """
 
-    def __init__(self, model_path: str | Path,
-                 postprocess_config: PostprocessConfig | None = None,
-                 device: str = "auto", threads: int = 0,
-                 providers: list | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        postprocess_config: PostprocessConfig | None = None,
+        device: str = "auto",
+        threads: int = 0,
+        providers: list | None = None,
+    ) -> None:
         self.postprocess_config = postprocess_config or PostprocessConfig()
         self.session = OnnxSession(model_path, device, providers, threads)
 
@@ -381,10 +414,20 @@ class OnnxDetector(Detector):
         """The ONNX Runtime providers actually in use, best first."""
         return self.session.providers
 
-    def _prepared(self, image: np.ndarray, knobs: DetectorKnobs, inputs,
-                  scale_xy: tuple[float, float]) -> Prepared:
-        return Prepared(inputs, knobs, (image.shape[0], image.shape[1]), scale_xy[0],
-                        {"scale_xy": scale_xy})
+    def _prepared(
+        self,
+        image: np.ndarray,
+        knobs: DetectorKnobs,
+        inputs,
+        scale_xy: tuple[float, float],
+    ) -> Prepared:
+        return Prepared(
+            inputs,
+            knobs,
+            (image.shape[0], image.shape[1]),
+            scale_xy[0],
+            {"scale_xy": scale_xy},
+        )
 
     def _empty_prepared(self, image: np.ndarray, knobs: DetectorKnobs) -> Prepared:
         """A zero-area frame: nothing to run, nothing to find."""

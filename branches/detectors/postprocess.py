@@ -20,10 +20,16 @@ from approxrt.detections import Detections
 
 def check_image(image: np.ndarray) -> None:
     """Raise unless ``image`` is an ``(h, w, 3) uint8`` BGR frame (h or w may be 0)."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
-            or image.shape[2] != 3:
-        got = (f"{type(image).__name__} {getattr(image, 'dtype', '')} "
-               f"{getattr(image, 'shape', '')}")
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
+        got = (
+            f"{type(image).__name__} {getattr(image, 'dtype', '')} "
+            f"{getattr(image, 'shape', '')}"
+        )
         raise ValueError(f"image: expected an (h, w, 3) uint8 BGR array, got {got}")
 
 
@@ -36,8 +42,9 @@ def round_up(value: float, step: int) -> int:
     return math.ceil(value / step - 1e-9) * step
 
 
-def letterbox_hw(image_hw: tuple[int, int], input_size: int, rect: bool,
-                 step: int = 32) -> tuple[tuple[int, int], tuple[int, int], float]:
+def letterbox_hw(
+    image_hw: tuple[int, int], input_size: int, rect: bool, step: int = 32
+) -> tuple[tuple[int, int], tuple[int, int], float]:
     """Sizes of a letterbox that fits ``image_hw`` into ``input_size`` squared.
 
     Args:
@@ -60,8 +67,9 @@ def letterbox_hw(image_hw: tuple[int, int], input_size: int, rect: bool,
     return network, resized, scale
 
 
-def letterbox(image: np.ndarray, input_size: int, rect: bool, step: int = 32,
-              pad_value: int = 114) -> tuple[np.ndarray, float]:
+def letterbox(
+    image: np.ndarray, input_size: int, rect: bool, step: int = 32, pad_value: int = 114
+) -> tuple[np.ndarray, float]:
     """Scale ``image`` keeping its aspect ratio into the top-left of a padded canvas.
 
     Returns:
@@ -71,13 +79,15 @@ def letterbox(image: np.ndarray, input_size: int, rect: bool, step: int = 32,
     network, resized, scale = letterbox_hw(image.shape[:2], input_size, rect, step)
     canvas = np.full((*network, 3), pad_value, np.uint8)
     # Bilinear, as the families were trained with.
-    canvas[:resized[0], :resized[1]] = cv2.resize(
-        image, (resized[1], resized[0]), interpolation=cv2.INTER_LINEAR)
+    canvas[: resized[0], : resized[1]] = cv2.resize(
+        image, (resized[1], resized[0]), interpolation=cv2.INTER_LINEAR
+    )
     return canvas, scale
 
 
-def rect_hw(image_hw: tuple[int, int], input_size: int, step: int = 32
-            ) -> tuple[int, int]:
+def rect_hw(
+    image_hw: tuple[int, int], input_size: int, step: int = 32
+) -> tuple[int, int]:
     """``(H, W)`` with the long side ``input_size`` and the short side the nearest
     multiple of ``step`` to the frame's aspect ratio (for plain, unpadded resizes)."""
     height, width = image_hw
@@ -86,8 +96,12 @@ def rect_hw(image_hw: tuple[int, int], input_size: int, step: int = 32
     return max(step, round(input_size * height / width / step) * step), input_size
 
 
-def to_blob(canvas: np.ndarray, mean: np.ndarray | None = None,
-            std: np.ndarray | None = None, scale: float = 1.0) -> np.ndarray:
+def to_blob(
+    canvas: np.ndarray,
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+    scale: float = 1.0,
+) -> np.ndarray:
     """``(1, 3, H, W) float32`` network input from an ``(H, W, 3) uint8`` image.
 
     Computes ``(pixel * scale - mean) / std`` per channel (BGR order kept).
@@ -104,9 +118,14 @@ def to_blob(canvas: np.ndarray, mean: np.ndarray | None = None,
     return blob
 
 
-def finish(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
-           config: PostprocessConfig, scale_xy: tuple[float, float],
-           image_hw: tuple[int, int]) -> Detections:
+def finish(
+    xyxy: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    config: PostprocessConfig,
+    scale_xy: tuple[float, float],
+    image_hw: tuple[int, int],
+) -> Detections:
     """Threshold, class-aware NMS, top-k, and map network boxes to frame pixels.
 
     Args:
@@ -125,22 +144,28 @@ def finish(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
     if not keep.any():
         return Detections.empty()
     xyxy, scores, class_ids = xyxy[keep], scores[keep], class_ids[keep]
-    order = batched_nms(torch.from_numpy(np.ascontiguousarray(xyxy, np.float32)),
-                        torch.from_numpy(np.ascontiguousarray(scores, np.float32)),
-                        torch.from_numpy(np.ascontiguousarray(class_ids, np.int64)),
-                        config.nms_iou_threshold)
-    order = order[:config.max_detections].numpy()
+    order = batched_nms(
+        torch.from_numpy(np.ascontiguousarray(xyxy, np.float32)),
+        torch.from_numpy(np.ascontiguousarray(scores, np.float32)),
+        torch.from_numpy(np.ascontiguousarray(class_ids, np.int64)),
+        config.nms_iou_threshold,
+    )
+    order = order[: config.max_detections].numpy()
     boxes = xyxy[order] / np.asarray([*scale_xy, *scale_xy], np.float32)
     height, width = image_hw
     np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
     visible = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    return Detections(boxes[visible], scores[order][visible],
-                      class_ids[order][visible].astype(np.int64))
+    return Detections(
+        boxes[visible],
+        scores[order][visible],
+        class_ids[order][visible].astype(np.int64),
+    )
 
 
-def best_class(class_scores: np.ndarray, threshold: float
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def best_class(
+    class_scores: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows whose best class score beats ``threshold``.
 
     Args:

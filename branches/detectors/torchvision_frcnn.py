@@ -121,7 +121,9 @@ class TorchvisionFasterRCNN(Detector):
         config = self.postprocess_config
         # weights_backbone=None: torchvision must not fetch ImageNet weights either.
         model = type(self)._build(
-            weights=None, weights_backbone=None, num_classes=len(_CONTIGUOUS),
+            weights=None,
+            weights_backbone=None,
+            num_classes=len(_CONTIGUOUS),
             box_score_thresh=config.score_threshold,
             box_nms_thresh=config.nms_iou_threshold,
             box_detections_per_img=config.max_detections,
@@ -142,8 +144,9 @@ class TorchvisionFasterRCNN(Detector):
             )
         return problem
 
-    def _load_weights(self, model: nn.Module, weights, models_dir, cache_dir,
-                      download) -> Path | None:
+    def _load_weights(
+        self, model: nn.Module, weights, models_dir, cache_dir, download
+    ) -> Path | None:
         """Fill ``model`` from ``weights``; the file used, or None for random."""
         if weights == RANDOM:
             return None
@@ -214,8 +217,11 @@ class TorchvisionFasterRCNN(Detector):
             class_logits, box_regression = heads.box_predictor(box_features)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return {"class_logits": class_logits, "box_regression": box_regression,
-                "proposals": proposals}
+        return {
+            "class_logits": class_logits,
+            "box_regression": box_regression,
+            "proposals": proposals,
+        }
 
     def postprocess(self, raw: dict[str, Any] | None, prepared: Prepared) -> Detections:
         """Decode, threshold, per-class NMS, rescale to the frame, contiguous ids."""
@@ -224,18 +230,24 @@ class TorchvisionFasterRCNN(Detector):
         image_sizes = prepared.inputs.image_sizes
         with torch.inference_mode():
             boxes, scores, labels = self.model.roi_heads.postprocess_detections(
-                raw["class_logits"], raw["box_regression"], raw["proposals"],
+                raw["class_logits"],
+                raw["box_regression"],
+                raw["proposals"],
                 image_sizes,
             )
             result = self.model.transform.postprocess(
                 [{"boxes": boxes[0], "scores": scores[0], "labels": labels[0]}],
-                image_sizes, [prepared.image_hw],
+                image_sizes,
+                [prepared.image_hw],
             )[0]
         class_id = _CONTIGUOUS[result["labels"].cpu().numpy()]
         # Only untrained weights score torchvision's unused ("N/A") labels.
         keep = class_id >= 0
-        return Detections(result["boxes"].cpu().numpy()[keep],
-                          result["scores"].cpu().numpy()[keep], class_id[keep])
+        return Detections(
+            result["boxes"].cpu().numpy()[keep],
+            result["scores"].cpu().numpy()[keep],
+            class_id[keep],
+        )
 
 
 def load_state_dict(model: nn.Module, path: Path, name: str) -> None:

@@ -41,8 +41,10 @@ def anchor_grid(network_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         y, x = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
         grids.append(np.stack([x.ravel(), y.ravel()], axis=1))
         strides.append(np.full((rows * cols, 1), stride))
-    return (np.concatenate(grids).astype(np.float32),
-            np.concatenate(strides).astype(np.float32))
+    return (
+        np.concatenate(grids).astype(np.float32),
+        np.concatenate(strides).astype(np.float32),
+    )
 
 
 class YoloxDetector(OnnxDetector):
@@ -66,10 +68,15 @@ class YoloxDetector(OnnxDetector):
     max_input_size: ClassVar[int] = 960
     default_input_size: ClassVar[int] = 416
 
-    def __init__(self, model_path: str | Path,
-                 postprocess_config: PostprocessConfig | None = None,
-                 device: str = "auto", threads: int = 0, rect_input: bool = True,
-                 providers: list | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        postprocess_config: PostprocessConfig | None = None,
+        device: str = "auto",
+        threads: int = 0,
+        rect_input: bool = True,
+        providers: list | None = None,
+    ) -> None:
         super().__init__(model_path, postprocess_config, device, threads, providers)
         self.rect_input = bool(rect_input)
         self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -80,12 +87,14 @@ class YoloxDetector(OnnxDetector):
         check_image(image)
         if is_empty(image):
             return self._empty_prepared(image, knobs)
-        canvas, scale = letterbox(image, knobs.input_size, self.rect_input,
-                                  self.size_step)
+        canvas, scale = letterbox(
+            image, knobs.input_size, self.rect_input, self.size_step
+        )
         return self._prepared(image, knobs, to_blob(canvas), (scale, scale))
 
-    def postprocess(self, raw: list[np.ndarray] | None,
-                    prepared: Prepared) -> Detections:
+    def postprocess(
+        self, raw: list[np.ndarray] | None, prepared: Prepared
+    ) -> Detections:
         """Decode anchors, keep obj x cls above threshold, NMS, map to the frame."""
         if raw is None:
             return Detections.empty()
@@ -100,11 +109,18 @@ class YoloxDetector(OnnxDetector):
         centre = (candidates[:, :2] + grid[rows]) * stride[rows]
         half = np.exp(candidates[:, 2:4]) * stride[rows] / 2
         xyxy = np.concatenate([centre - half, centre + half], axis=1)
-        return finish(xyxy, scores, class_ids.astype(np.int64), config,
-                      prepared.extra["scale_xy"], prepared.image_hw)
+        return finish(
+            xyxy,
+            scores,
+            class_ids.astype(np.int64),
+            config,
+            prepared.extra["scale_xy"],
+            prepared.image_hw,
+        )
 
-    def _anchor_grid(self, network_hw: tuple[int, int]
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def _anchor_grid(
+        self, network_hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         key = (int(network_hw[0]), int(network_hw[1]))
         if key not in self._grids:
             self._grids[key] = anchor_grid(key)

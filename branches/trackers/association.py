@@ -22,13 +22,21 @@ class TrackIdAssigner:
             their IoU is at least this; raising it starts new tracks more readily
             (fewer wrong continuations, more id switches for fast movers).
         first_id: the first fresh id handed out (MOTChallenge ids start at 1).
+        high_confidence_threshold: detections at least this confident are matched
+            first, so a weak duplicate box can never take a person's id from the
+            confident detection of that person (as in ByteTrack).
 
     Raises:
         ValueError: when ``minimum_iou_threshold`` is outside ``(0, 1]`` or
             ``first_id`` is negative.
     """
 
-    def __init__(self, minimum_iou_threshold: float = 0.3, first_id: int = 1) -> None:
+    def __init__(
+        self,
+        minimum_iou_threshold: float = 0.3,
+        first_id: int = 1,
+        high_confidence_threshold: float = 0.3,
+    ) -> None:
         if not 0 < minimum_iou_threshold <= 1:
             raise ValueError(
                 "minimum_iou_threshold: expected a number in (0, 1], "
@@ -38,6 +46,7 @@ class TrackIdAssigner:
             raise ValueError(f"first_id: expected an int >= 0, got {first_id!r}")
         self.minimum_iou_threshold = minimum_iou_threshold
         self.first_id = first_id
+        self.high_confidence_threshold = high_confidence_threshold
         self._next_id = first_id
 
     def reset(self) -> None:
@@ -57,12 +66,18 @@ class TrackIdAssigner:
             a fresh id (never one seen in ``previous``) when none matched.
         """
         ids = np.full(len(detections), UNTRACKED, dtype=np.int64)
-        rows, cols = self._match(detections, previous)
-        ids[rows] = previous.tracker_id[cols]
+        pool = previous[previous.tracker_id != UNTRACKED]
+        free = np.ones(len(pool), dtype=bool)
+        strong = detections.confidence >= self.high_confidence_threshold
+        for group in (np.flatnonzero(strong), np.flatnonzero(~strong)):
+            candidates = np.flatnonzero(free)
+            rows, cols = self._match(detections[group], pool[candidates])
+            ids[group[rows]] = pool.tracker_id[candidates[cols]]
+            free[candidates[cols]] = False
         fresh = ids == UNTRACKED
-        if len(previous):
+        if len(pool):
             # Fresh ids must not collide with ids still alive in the stream.
-            self._next_id = max(self._next_id, int(previous.tracker_id.max()) + 1)
+            self._next_id = max(self._next_id, int(pool.tracker_id.max()) + 1)
         ids[fresh] = np.arange(self._next_id, self._next_id + fresh.sum())
         self._next_id += int(fresh.sum())
         return detections.with_columns(tracker_id=ids)
@@ -76,11 +91,11 @@ class TrackIdAssigner:
             return empty, empty
         iou = box_iou(detections.xyxy, previous.xyxy)
         same_class = detections.class_id[:, None] == previous.class_id[None, :]
-        has_id = (previous.tracker_id != UNTRACKED)[None, :]
         # Zeroing ineligible pairs before solving keeps them from steering the
         # assignment; any the solver still pairs are dropped by the threshold below.
-        iou = np.where(same_class & has_id & (iou >= self.minimum_iou_threshold),
-                       iou, 0.0)
+        iou = np.where(
+            same_class & (iou >= self.minimum_iou_threshold), iou, 0.0
+        )
         rows, cols = linear_sum_assignment(iou, maximize=True)
         good = iou[rows, cols] > 0
         return rows[good], cols[good]

@@ -17,8 +17,15 @@ from approxrt.branches.trackers.opencv_trackers import overlaps_image
 
 # Farneback settings: a 3-level pyramid halving each level, 15 px averaging window,
 # 3 iterations, 5-px polynomial neighbourhood with sigma 1.2 (OpenCV's usual values).
-_FARNEBACK = {"pyr_scale": 0.5, "levels": 3, "winsize": 15, "iterations": 3,
-              "poly_n": 5, "poly_sigma": 1.2, "flags": 0}
+_FARNEBACK = {
+    "pyr_scale": 0.5,
+    "levels": 3,
+    "winsize": 15,
+    "iterations": 3,
+    "poly_n": 5,
+    "poly_sigma": 1.2,
+    "flags": 0,
+}
 
 
 class FlowTracker(Tracker):
@@ -53,8 +60,10 @@ class FlowTracker(Tracker):
     ) -> None:
         if isinstance(grid_px, bool) or not isinstance(grid_px, int) or grid_px < 1:
             raise ValueError(f"grid_px: expected a positive int, got {grid_px!r}")
-        for arg, value in (("min_motion_px", min_motion_px),
-                           ("outlier_sigma", outlier_sigma)):
+        for arg, value in (
+            ("min_motion_px", min_motion_px),
+            ("outlier_sigma", outlier_sigma),
+        ):
             if not value >= 0:
                 raise ValueError(f"{arg}: expected a number >= 0, got {value!r}")
         super().__init__(downsample=downsample, confidence_decay=confidence_decay)

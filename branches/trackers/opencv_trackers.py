@@ -76,8 +76,12 @@ def overlaps_image(box: np.ndarray, width: int, height: int) -> bool:
     x1, y1, x2, y2 = box
     return bool(
         np.all(np.isfinite(box))
-        and x2 > x1 and y2 > y1
-        and x2 > 0 and y2 > 0 and x1 < width and y1 < height
+        and x2 > x1
+        and y2 > y1
+        and x2 > 0
+        and y2 > 0
+        and x1 < width
+        and y1 < height
     )
 
 

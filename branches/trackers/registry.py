@@ -47,7 +47,9 @@ def make_tracker(
         )
     cls = TRACKERS[name]
     accepted = set(inspect.signature(cls.__init__).parameters) - {
-        "self", "downsample", "confidence_decay"
+        "self",
+        "downsample",
+        "confidence_decay",
     }
     unknown = sorted(set(params) - accepted)
     if unknown:

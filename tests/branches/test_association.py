@@ -61,8 +61,9 @@ def run_gofs(frames, detections_of, kind: str, starts: tuple[int, ...]):
     for start in starts:
         detections, gt_ids = detections_of(start)
         assigned = assigner.assign(detections, previous)
-        ids_per_gof.append(dict(zip(gt_ids.tolist(), assigned.tracker_id.tolist(),
-                                    strict=True)))
+        ids_per_gof.append(
+            dict(zip(gt_ids.tolist(), assigned.tracker_id.tolist(), strict=True))
+        )
         previous = tracker.update(assigned, Frame(frames[start - 1], start - 1, 0.0))
         for number in range(start + 1, start + SAMPLING_INTERVAL):
             previous = tracker.update(None, Frame(frames[number - 1], number - 1, 0.0))
@@ -80,8 +81,7 @@ def test_the_same_person_keeps_the_same_id_across_gofs(
 
 
 def test_a_person_who_enters_gets_a_new_id(pets_frames, detections_of):
-    first, second = run_gofs(pets_frames, detections_of, "medianflow",
-                             ENTRY_GOF_STARTS)
+    first, second = run_gofs(pets_frames, detections_of, "medianflow", ENTRY_GOF_STARTS)
     assert 11 not in first and 12 not in first
     new_ids = {second[11], second[12]}
     assert len(new_ids) == 2
@@ -128,8 +128,9 @@ def test_each_previous_id_goes_to_at_most_one_detection_the_best_overlapping():
 
 
 def test_fresh_ids_never_reuse_an_id_still_in_use():
-    previous = make_detections([[0, 0, 10, 10], [100, 100, 110, 110]],
-                               tracker_id=[1, 42])
+    previous = make_detections(
+        [[0, 0, 10, 10], [100, 100, 110, 110]], tracker_id=[1, 42]
+    )
     far_away = make_detections([[300, 300, 320, 340], [200, 0, 220, 40]])
     assigned = TrackIdAssigner().assign(far_away, previous)
     assert set(assigned.tracker_id.tolist()).isdisjoint({1, 42, -1})
@@ -137,14 +138,16 @@ def test_fresh_ids_never_reuse_an_id_still_in_use():
 
 def test_untracked_previous_boxes_lend_no_id():
     previous = make_detections([[100, 100, 140, 200]])
-    assigned = TrackIdAssigner().assign(make_detections([[100, 100, 140, 200]]),
-                                        previous)
+    assigned = TrackIdAssigner().assign(
+        make_detections([[100, 100, 140, 200]]), previous
+    )
     assert assigned.tracker_id[0] >= 1
 
 
 def test_empty_detections_stay_empty():
-    assigned = TrackIdAssigner().assign(Detections.empty(),
-                                        make_detections([[0, 0, 5, 5]], tracker_id=[3]))
+    assigned = TrackIdAssigner().assign(
+        Detections.empty(), make_detections([[0, 0, 5, 5]], tracker_id=[3])
+    )
     assert len(assigned) == 0
 
 
@@ -161,3 +164,15 @@ def test_empty_detections_stay_empty():
 def test_the_assigner_validates_its_arguments(kwargs, expectation):
     with expectation:
         TrackIdAssigner(**kwargs)
+
+
+def test_a_weak_duplicate_never_takes_the_id_of_a_confident_detection():
+    previous = make_detections([[100, 100, 140, 200]], tracker_id=[5])
+    detections = make_detections(
+        [[104, 104, 144, 204], [100, 101, 140, 201]], confidence=[0.9, 0.1]
+    )
+    assigned = TrackIdAssigner(high_confidence_threshold=0.3).assign(
+        detections, previous
+    )
+    assert assigned.tracker_id[0] == 5
+    assert assigned.tracker_id[1] not in (5, -1)

@@ -177,8 +177,12 @@ def test_missing_unreadable_truncated_or_foreign_weights_files_are_clear_errors(
     garbage.write_bytes(np.random.default_rng(0).bytes(4096))
     foreign = tmp_path / "foreign.pth"
     torch.save({"backbone.body.extra.weight": torch.zeros(3)}, foreign)
-    cases = [(tmp_path / "absent.pth", "does not exist"), (truncated, "not a readable"),
-             (garbage, "not a readable"), (foreign, "does not fit")]
+    cases = [
+        (tmp_path / "absent.pth", "does not exist"),
+        (truncated, "not a readable"),
+        (garbage, "not a readable"),
+        (foreign, "does not fit"),
+    ]
     for path, reason in cases:
         with pytest.raises(ValueError, match=reason) as error:
             FrcnnMobileNetV3(path, device="cpu")

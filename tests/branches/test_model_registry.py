@@ -54,8 +54,9 @@ class _Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -79,8 +80,14 @@ def clean_env(monkeypatch, tmp_path):
 
 
 def register(monkeypatch, url: str, **overrides) -> ModelSpec:
-    fields = dict(name="tiny", filename="tiny.bin", url=url, sha256=PAYLOAD_SHA256,
-                  licence="test data", size_bytes=len(PAYLOAD))
+    fields = dict(
+        name="tiny",
+        filename="tiny.bin",
+        url=url,
+        sha256=PAYLOAD_SHA256,
+        licence="test data",
+        size_bytes=len(PAYLOAD),
+    )
     fields.update(overrides)
     spec = ModelSpec(**fields)
     monkeypatch.setitem(MODELS, spec.name, spec)
@@ -162,8 +169,9 @@ def test_url_override_by_environment_and_argument_points_at_a_mirror(
     first = resolve_model("tiny", cache_dir=tmp_path / "a", progress=False)
     assert first.read_bytes() == PAYLOAD
     monkeypatch.delenv("APPROXRT_MODEL_URL_TINY")
-    second = resolve_model("tiny", cache_dir=tmp_path / "b", progress=False,
-                           url=server.base + "/good.bin")
+    second = resolve_model(
+        "tiny", cache_dir=tmp_path / "b", progress=False, url=server.base + "/good.bin"
+    )
     assert second.read_bytes() == PAYLOAD
     assert server.requests == ["/good.bin", "/good.bin"]
 
@@ -202,21 +210,35 @@ def test_not_found_without_download_names_every_place_and_the_fixes(
     register(monkeypatch, "http://127.0.0.1:9/tiny.bin", torch_hub=True)
     monkeypatch.setenv("APPROXRT_MODELS", str(tmp_path / "env"))
     with pytest.raises(ModelNotFoundError) as error:
-        resolve_model("tiny", models_dir=tmp_path / "mine",
-                      cache_dir=tmp_path / "cache", download=False)
+        resolve_model(
+            "tiny",
+            models_dir=tmp_path / "mine",
+            cache_dir=tmp_path / "cache",
+            download=False,
+        )
     message = str(error.value)
     for place in ("mine", "env", "cache", "torch_home"):
         assert str(tmp_path / place) in message
-    for fix in ("models_dir", "APPROXRT_MODELS", "download=True",
-                "APPROXRT_MODEL_URL_TINY", "http://127.0.0.1:9/tiny.bin"):
+    for fix in (
+        "models_dir",
+        "APPROXRT_MODELS",
+        "download=True",
+        "APPROXRT_MODEL_URL_TINY",
+        "http://127.0.0.1:9/tiny.bin",
+    ):
         assert fix in message
 
 
 def test_torchvision_weights_are_found_in_torch_hub_checkpoints_by_hash_prefix(
     monkeypatch, tmp_path
 ):
-    register(monkeypatch, "http://127.0.0.1:9/unused", sha256=PAYLOAD_SHA256[:8],
-             size_bytes=None, torch_hub=True)
+    register(
+        monkeypatch,
+        "http://127.0.0.1:9/unused",
+        sha256=PAYLOAD_SHA256[:8],
+        size_bytes=None,
+        torch_hub=True,
+    )
     hub = tmp_path / "torch_home" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
     (hub / "tiny.bin").write_bytes(PAYLOAD)

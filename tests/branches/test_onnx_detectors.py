@@ -28,14 +28,19 @@ FAMILIES = {
 }
 # (recall, precision) lower bounds for persons scored >= 0.5; see the module docstring.
 BOUNDS = {
-    "yolox_nano": (0.78, 0.75), "fastestdet": (0.5, 0.6), "nanodet_m": (0.75, 0.8)}
+    "yolox_nano": (0.78, 0.75),
+    "fastestdet": (0.5, 0.6),
+    "nanodet_m": (0.75, 0.8),
+}
 FRAME_INDICES = range(0, 400, 50)
 
 
 @pytest.fixture(scope="module")
 def detectors(models_dir):
-    return {name: cls(models_dir / file, device="cpu")
-            for name, (cls, file) in FAMILIES.items()}
+    return {
+        name: cls(models_dir / file, device="cpu")
+        for name, (cls, file) in FAMILIES.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,8 @@ def pets_frames(pets_video, pets_gt):
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_each_family_finds_the_persons_of_real_pets_frames(
-        name, detectors, pets_frames):
+    name, detectors, pets_frames
+):
     detector = detectors[name]
     knobs = DetectorKnobs(detector.default_input_size)
     found = total = true_boxes = kept = 0
@@ -75,7 +81,8 @@ def test_each_family_finds_the_persons_of_real_pets_frames(
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_detections_lie_inside_the_frame_best_first_and_respect_max_detections(
-        name, detectors, pets_frames):
+    name, detectors, pets_frames
+):
     detector = detectors[name]
     image = pets_frames[1][0]
     detector.postprocess_config = PostprocessConfig(max_detections=3)
@@ -91,8 +98,9 @@ def test_detections_lie_inside_the_frame_best_first_and_respect_max_detections(
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_switching_input_size_never_builds_a_new_session(name, models_dir, pets_frames,
-                                                         monkeypatch):
+def test_switching_input_size_never_builds_a_new_session(
+    name, models_dir, pets_frames, monkeypatch
+):
     created = []
     real_session = ort.InferenceSession
 
@@ -122,7 +130,8 @@ def square_yolox(models_dir):
 
 
 def test_yolox_rect_input_pads_the_short_side_only_to_a_multiple_of_32(
-        detectors, square_yolox):
+    detectors, square_yolox
+):
     image = np.zeros((360, 480, 3), np.uint8)
     rect = detectors["yolox_nano"].preprocess(image, DetectorKnobs(416))
     assert rect.inputs.shape == (1, 3, 320, 416)
@@ -131,7 +140,8 @@ def test_yolox_rect_input_pads_the_short_side_only_to_a_multiple_of_32(
 
 
 def test_yolox_rect_and_square_inputs_find_the_same_persons(
-        detectors, square_yolox, pets_frames):
+    detectors, square_yolox, pets_frames
+):
     image = pets_frames[2][0]
     rect = detectors["yolox_nano"].detect(image, DetectorKnobs(416))
     square = square_yolox.detect(image, DetectorKnobs(416))
@@ -160,10 +170,12 @@ def test_invalid_knobs_raise_with_the_reason(name, knobs, reason, detectors):
 @pytest.mark.parametrize("name", FAMILIES)
 @pytest.mark.parametrize("shape", [(0, 480, 3), (360, 0, 3), (0, 0, 3)])
 def test_an_empty_image_region_gives_empty_detections_of_the_right_dtypes(
-        name, shape, detectors):
+    name, shape, detectors
+):
     detector = detectors[name]
-    found = detector.detect(np.zeros(shape, np.uint8),
-                            DetectorKnobs(detector.default_input_size))
+    found = detector.detect(
+        np.zeros(shape, np.uint8), DetectorKnobs(detector.default_input_size)
+    )
     assert len(found) == 0
     assert found.xyxy.shape == (0, 4)
     assert found.xyxy.dtype == np.float32
@@ -175,14 +187,17 @@ def test_an_empty_image_region_gives_empty_detections_of_the_right_dtypes(
 @pytest.mark.parametrize("name", FAMILIES)
 def test_a_blank_frame_shows_no_confident_person(name, detectors):
     detector = detectors[name]
-    found = detector.detect(np.full((360, 480, 3), 114, np.uint8),
-                            DetectorKnobs(detector.default_input_size))
+    found = detector.detect(
+        np.full((360, 480, 3), 114, np.uint8),
+        DetectorKnobs(detector.default_input_size),
+    )
     assert not np.any((found.class_id == 0) & (found.confidence >= 0.3))
 
 
-@pytest.mark.parametrize("image", [np.zeros((360, 480), np.uint8),
-                                   np.zeros((360, 480, 3), np.float32),
-                                   [[0, 0, 0]]])
+@pytest.mark.parametrize(
+    "image",
+    [np.zeros((360, 480), np.uint8), np.zeros((360, 480, 3), np.float32), [[0, 0, 0]]],
+)
 def test_a_frame_that_is_not_hw3_uint8_is_rejected(image, detectors):
     with pytest.raises(ValueError, match="uint8"):
         detectors["yolox_nano"].preprocess(image, DetectorKnobs(416))

@@ -27,7 +27,8 @@ from approxrt.branches.detectors.postprocess import (
     ],
 )
 def test_letterbox_sizes_keep_the_aspect_and_pad_to_multiples_of_32(
-        image_hw, size, rect, network_hw, resized_hw):
+    image_hw, size, rect, network_hw, resized_hw
+):
     network, resized, scale = letterbox_hw(image_hw, size, rect)
     assert network == network_hw
     assert resized == resized_hw
@@ -45,11 +46,16 @@ def test_letterbox_puts_the_frame_top_left_and_pads_with_grey():
 
 @pytest.mark.parametrize(
     ("image_hw", "size", "expected"),
-    [((360, 480), 416, (320, 416)), ((360, 480), 352, (256, 352)),
-     ((480, 360), 416, (416, 320)), ((100, 1000), 320, (32, 320))],
+    [
+        ((360, 480), 416, (320, 416)),
+        ((360, 480), 352, (256, 352)),
+        ((480, 360), 416, (416, 320)),
+        ((100, 1000), 320, (32, 320)),
+    ],
 )
 def test_rect_resize_keeps_the_long_side_and_rounds_the_short_one(
-        image_hw, size, expected):
+    image_hw, size, expected
+):
     assert rect_hw(image_hw, size) == expected
 
 
@@ -65,15 +71,22 @@ def test_blob_is_nchw_float32_normalised_per_channel():
     expected = ((image.astype(np.float64) - mean) / std).transpose(2, 0, 1)[None]
     np.testing.assert_allclose(blob, expected, atol=1e-5)
     np.testing.assert_array_equal(to_blob(image), image.transpose(2, 0, 1)[None])
-    np.testing.assert_allclose(to_blob(image, scale=1 / 255),
-                               image.transpose(2, 0, 1)[None] / 255, atol=1e-6)
+    np.testing.assert_allclose(
+        to_blob(image, scale=1 / 255), image.transpose(2, 0, 1)[None] / 255, atol=1e-6
+    )
 
 
-def _finish(xyxy, scores, class_ids, config=None, scale_xy=(1.0, 1.0),
-            image_hw=(100, 200)):
-    return finish(np.asarray(xyxy, np.float32), np.asarray(scores, np.float32),
-                  np.asarray(class_ids, np.int64), config or PostprocessConfig(),
-                  scale_xy, image_hw)
+def _finish(
+    xyxy, scores, class_ids, config=None, scale_xy=(1.0, 1.0), image_hw=(100, 200)
+):
+    return finish(
+        np.asarray(xyxy, np.float32),
+        np.asarray(scores, np.float32),
+        np.asarray(class_ids, np.int64),
+        config or PostprocessConfig(),
+        scale_xy,
+        image_hw,
+    )
 
 
 def test_nms_is_class_aware():
@@ -89,22 +102,29 @@ def test_nms_is_class_aware():
 def test_threshold_and_max_detections_keep_the_best_boxes_first():
     xyxy = [[10 * i, 0, 10 * i + 8, 8] for i in range(6)]
     scores = [0.3, 0.9, 0.04, 0.6, 0.5, 0.7]
-    found = _finish(xyxy, scores, [0] * 6,
-                    PostprocessConfig(score_threshold=0.05, max_detections=3))
+    found = _finish(
+        xyxy, scores, [0] * 6, PostprocessConfig(score_threshold=0.05, max_detections=3)
+    )
     np.testing.assert_allclose(found.confidence, [0.9, 0.7, 0.6])
     assert len(_finish(xyxy, [0.01] * 6, [0] * 6)) == 0
 
 
 def test_boxes_are_mapped_to_frame_pixels_and_clipped():
-    found = _finish([[20, 10, 100, 60], [-10, -10, 30, 300]], [0.9, 0.8], [0, 1],
-                    scale_xy=(2.0, 0.5), image_hw=(100, 200))
+    found = _finish(
+        [[20, 10, 100, 60], [-10, -10, 30, 300]],
+        [0.9, 0.8],
+        [0, 1],
+        scale_xy=(2.0, 0.5),
+        image_hw=(100, 200),
+    )
     np.testing.assert_allclose(found.xyxy, [[10, 20, 50, 100], [0, 0, 15, 100]])
     assert found.xyxy.dtype == np.float32
     assert found.class_id.dtype == np.int64
 
 
 def test_boxes_wholly_outside_the_frame_are_dropped():
-    found = _finish([[250, 10, 300, 50], [10, 10, 50, 50]], [0.9, 0.8], [0, 0],
-                    image_hw=(100, 200))
+    found = _finish(
+        [[250, 10, 300, 50], [10, 10, 50, 50]], [0.9, 0.8], [0, 0], image_hw=(100, 200)
+    )
     assert len(found) == 1
     np.testing.assert_allclose(found.xyxy, [[10, 10, 50, 50]])

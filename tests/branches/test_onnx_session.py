@@ -52,7 +52,8 @@ def test_a_fully_convolutional_export_needs_no_rewrite(models_dir):
 @pytest.mark.parametrize("file", ALL_MODELS)
 @pytest.mark.parametrize("height_width", [(224, 224), (320, 416), (640, 480)])
 def test_one_session_runs_at_other_sizes_with_outputs_that_follow(
-        file, height_width, models_dir):
+    file, height_width, models_dir
+):
     session = OnnxSession(models_dir / file, device="cpu")
     height, width = height_width
     outputs = session.run(np.zeros((1, 3, height, width), np.float32))
@@ -84,7 +85,8 @@ def test_a_missing_model_file_raises_a_clear_value_error(tmp_path):
     ids=["random-bytes", "truncated-half", "truncated-tail", "empty-file"],
 )
 def test_a_corrupt_or_truncated_model_file_raises_a_clear_value_error(
-        make_bytes, what, models_dir, tmp_path):
+    make_bytes, what, models_dir, tmp_path
+):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(make_bytes((models_dir / "fastestdet.onnx").read_bytes()))
     with pytest.raises(ValueError, match=rf"bad\.onnx.*{what}"):
@@ -98,23 +100,41 @@ def test_a_bad_thread_count_is_rejected(threads, models_dir):
 
 
 GPU_HOST = [
-    "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+]
 
 
 @pytest.mark.parametrize(
     ("device", "available", "expected"),
     [
-        ("auto", GPU_HOST, [("TensorrtExecutionProvider", {"device_id": 0}),
-                            ("CUDAExecutionProvider", {"device_id": 0}),
-                            "CPUExecutionProvider"]),
-        ("auto", GPU_HOST[1:], [("CUDAExecutionProvider", {"device_id": 0}),
-                                "CPUExecutionProvider"]),
+        (
+            "auto",
+            GPU_HOST,
+            [
+                ("TensorrtExecutionProvider", {"device_id": 0}),
+                ("CUDAExecutionProvider", {"device_id": 0}),
+                "CPUExecutionProvider",
+            ],
+        ),
+        (
+            "auto",
+            GPU_HOST[1:],
+            [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"],
+        ),
         ("auto", ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
         ("cpu", GPU_HOST, ["CPUExecutionProvider"]),
-        ("cuda", GPU_HOST, [("CUDAExecutionProvider", {"device_id": 0}),
-                            "CPUExecutionProvider"]),
-        ("CUDA:1", GPU_HOST, [("CUDAExecutionProvider", {"device_id": 1}),
-                              "CPUExecutionProvider"]),
+        (
+            "cuda",
+            GPU_HOST,
+            [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"],
+        ),
+        (
+            "CUDA:1",
+            GPU_HOST,
+            [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"],
+        ),
     ],
 )
 def test_devices_map_to_providers_best_first(device, available, expected):

@@ -135,8 +135,9 @@ def test_confidence_decays_with_age_and_ids_and_classes_are_kept(
     tracker.update(detections, frame_of(pets_frames, seed))
     for age in range(1, 4):
         tracked = tracker.update(None, frame_of(pets_frames, seed + age))
-        rows = [int(np.flatnonzero(truth.tracker_id == t)[0])
-                for t in tracked.tracker_id]
+        rows = [
+            int(np.flatnonzero(truth.tracker_id == t)[0]) for t in tracked.tracker_id
+        ]
         np.testing.assert_allclose(
             tracked.confidence, detections.confidence[rows] * 0.8**age, rtol=1e-6
         )
@@ -166,8 +167,10 @@ def test_every_tracker_follows_a_translated_real_frame(kind, downsample, pets_fr
     image = pets_frames[39]
     shift_px = np.array([8.0, 4.0])
     moved = cv2.warpAffine(
-        image, np.float32([[1, 0, shift_px[0]], [0, 1, shift_px[1]]]),
-        (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE,
+        image,
+        np.float32([[1, 0, shift_px[0]], [0, 1, shift_px[1]]]),
+        (image.shape[1], image.shape[0]),
+        borderMode=cv2.BORDER_REPLICATE,
     )
     # Two pedestrians away from the borders (ids 12 and 19 in the ground truth).
     boxes = np.array([[235, 110, 255, 160], [360, 145, 385, 205]], np.float32)
@@ -175,16 +178,24 @@ def test_every_tracker_follows_a_translated_real_frame(kind, downsample, pets_fr
     tracker.update(make_detections(boxes), Frame(image, 0, 0.0))
     tracked = tracker.update(None, Frame(moved, 1, 0.1))
     assert len(tracked) == len(boxes)
-    centre_shift = (tracked.xyxy[:, :2] + tracked.xyxy[:, 2:] - boxes[:, :2]
-                    - boxes[:, 2:]) / 2
-    np.testing.assert_allclose(centre_shift, np.tile(shift_px, (2, 1)),
-                               atol=1.5 * downsample)
+    centre_shift = (
+        tracked.xyxy[:, :2] + tracked.xyxy[:, 2:] - boxes[:, :2] - boxes[:, 2:]
+    ) / 2
+    np.testing.assert_allclose(
+        centre_shift, np.tile(shift_px, (2, 1)), atol=1.5 * downsample
+    )
 
 
 @pytest.mark.parametrize(
     ("downsample", "side_px", "min_area_px", "kept"),
-    [(1, 3, 10, False), (1, 4, 10, True), (2, 6, 10, False), (2, 8, 10, True),
-     (1, 3, 0, True), (1, 4, 16, False)],
+    [
+        (1, 3, 10, False),
+        (1, 4, 10, True),
+        (2, 6, 10, False),
+        (2, 8, 10, True),
+        (1, 3, 0, True),
+        (1, 4, 16, False),
+    ],
 )
 def test_csrt_skips_boxes_of_min_area_px_or_less_after_downsampling(
     downsample, side_px, min_area_px, kept, pets_frames

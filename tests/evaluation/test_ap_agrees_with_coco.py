@@ -36,25 +36,36 @@ def jittered_detections(
     error = np.abs(xywh - gt.xywh).sum(1)
     score = np.clip(1 - error / (8 * sigma_px) + rng.normal(0, 0.2, len(gt)), 0.01, 1)
     num_false = len(gt) // 5
-    false_xywh = np.column_stack([rng.uniform(0, 440, num_false),
-                                  rng.uniform(0, 300, num_false),
-                                  rng.uniform(10, 40, (num_false, 2))])
-    false = BoxTable.from_xywh(rng.choice(gt.frame, num_false), false_xywh,
-                               confidence=rng.uniform(0, 0.6, num_false))
+    false_xywh = np.column_stack(
+        [
+            rng.uniform(0, 440, num_false),
+            rng.uniform(0, 300, num_false),
+            rng.uniform(10, 40, (num_false, 2)),
+        ]
+    )
+    false = BoxTable.from_xywh(
+        rng.choice(gt.frame, num_false),
+        false_xywh,
+        confidence=rng.uniform(0, 0.6, num_false),
+    )
     if avoid is not None:
         false = false[~touches(false, avoid)]
     return BoxTable.from_xywh(
-        np.concatenate([gt.frame, false.frame]), np.concatenate([xywh, false.xywh]),
-        confidence=np.concatenate([score, false.confidence]))
+        np.concatenate([gt.frame, false.frame]),
+        np.concatenate([xywh, false.xywh]),
+        confidence=np.concatenate([score, false.confidence]),
+    )
 
 
 def touches(boxes: BoxTable, others: BoxTable) -> np.ndarray:
     """``(n,) bool``: the box overlaps some box of ``others`` in its frame."""
     same_frame = boxes.frame[:, None] == others.frame[None, :]
-    overlap_x = ((boxes.xyxy[:, None, 0] < others.xyxy[None, :, 2])
-                 & (others.xyxy[None, :, 0] < boxes.xyxy[:, None, 2]))
-    overlap_y = ((boxes.xyxy[:, None, 1] < others.xyxy[None, :, 3])
-                 & (others.xyxy[None, :, 1] < boxes.xyxy[:, None, 3]))
+    overlap_x = (boxes.xyxy[:, None, 0] < others.xyxy[None, :, 2]) & (
+        others.xyxy[None, :, 0] < boxes.xyxy[:, None, 2]
+    )
+    overlap_y = (boxes.xyxy[:, None, 1] < others.xyxy[None, :, 3]) & (
+        others.xyxy[None, :, 1] < boxes.xyxy[:, None, 3]
+    )
     return (same_frame & overlap_x & overlap_y).any(1)
 
 
@@ -85,11 +96,13 @@ def test_both_scorers_drop_confident_detections_of_ignored_gt_alike(pets_head):
     # Exact copies of the ignored boxes, ranked first: false positives that
     # would cost about a third of the AP if they were counted.
     on_ignored = BoxTable(ignored.frame, ignored.xyxy, np.full(len(ignored), 0.99))
-    det = BoxTable(np.concatenate([det.frame, on_ignored.frame]),
-                   np.concatenate([det.xyxy, on_ignored.xyxy]),
-                   np.concatenate([det.confidence, on_ignored.confidence]))
+    det = BoxTable(
+        np.concatenate([det.frame, on_ignored.frame]),
+        np.concatenate([det.xyxy, on_ignored.xyxy]),
+        np.concatenate([det.confidence, on_ignored.confidence]),
+    )
     status = match_detections(pets_head, det)
-    assert (status[-len(ignored):] != FALSE_POSITIVE).all()
+    assert (status[-len(ignored) :] != FALSE_POSITIVE).all()
     ours = evaluate_ap(pets_head, det).per_class[0]
     coco = coco_scores(pets_head, det)
     assert abs(ours.ap50 - coco.ap50) <= INTERPOLATION_BOUND

@@ -66,8 +66,9 @@ def test_a_detection_whose_best_gt_is_taken_falls_back_to_the_next_unmatched_one
     gt = table([(1, left), (1, right)])
     # First: IoU 0.74 with left, 0.90 with right -> takes right.
     # Second: IoU 0.69 with left, 0.96 with right (taken) -> takes left.
-    det = table([(1, [1.5, 0, 11.5, 10]), (1, [1.8, 0, 11.8, 10])],
-                confidence=[0.9, 0.8])
+    det = table(
+        [(1, [1.5, 0, 11.5, 10]), (1, [1.8, 0, 11.8, 10])], confidence=[0.9, 0.8]
+    )
     assert match_detections(gt, det).tolist() == [TRUE_POSITIVE, TRUE_POSITIVE]
     assert evaluate_ap(gt, det).per_class[0].ap50 == 1.0
 

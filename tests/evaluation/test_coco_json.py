@@ -24,13 +24,20 @@ DOG = COCO_CLASSES.index("dog")
 
 
 def test_results_use_frame_numbers_as_image_ids_and_coco_category_ids():
-    table = BoxTable([3, 4], [[10, 20, 40, 60], [0, 0, 5, 5]], [0.91234, 0.5],
-                     [0, DOG])
+    table = BoxTable([3, 4], [[10, 20, 40, 60], [0, 0, 5, 5]], [0.91234, 0.5], [0, DOG])
     assert to_coco_results(table) == [
-        {"image_id": 3, "category_id": 1, "bbox": [10.0, 20.0, 30.0, 40.0],
-         "score": 0.9123},
-        {"image_id": 4, "category_id": COCO_CATEGORY_IDS[DOG],
-         "bbox": [0.0, 0.0, 5.0, 5.0], "score": 0.5},
+        {
+            "image_id": 3,
+            "category_id": 1,
+            "bbox": [10.0, 20.0, 30.0, 40.0],
+            "score": 0.9123,
+        },
+        {
+            "image_id": 4,
+            "category_id": COCO_CATEGORY_IDS[DOG],
+            "bbox": [0.0, 0.0, 5.0, 5.0],
+            "score": 0.5,
+        },
     ]
 
 
@@ -86,7 +93,8 @@ def test_reading_malformed_coco_files_names_the_problem(tmp_path):
     with pytest.raises(ValueError, match="expected a JSON list"):
         read_coco_results(tmp_path / "dict.json")
     (tmp_path / "cat.json").write_text(
-        '[{"image_id": 1, "category_id": 12, "bbox": [0, 0, 1, 1], "score": 1}]')
+        '[{"image_id": 1, "category_id": 12, "bbox": [0, 0, 1, 1], "score": 1}]'
+    )
     with pytest.raises(ValueError, match="not COCO ids"):
         read_coco_results(tmp_path / "cat.json")
     (tmp_path / "nobox.json").write_text('[{"image_id": 1, "category_id": 1}]')
@@ -100,11 +108,13 @@ def test_pycocotools_takes_over_with_the_same_numbers_without_faster_coco_eval(
     gt = read_mot_gt(pets_gt)
     gt = gt[gt.frame <= 50]
     rng = np.random.default_rng(0)
-    det = BoxTable(gt.frame, gt.xyxy + rng.normal(0, 3, gt.xyxy.shape),
-                   rng.random(len(gt)))
+    det = BoxTable(
+        gt.frame, gt.xyxy + rng.normal(0, 3, gt.xyxy.shape), rng.random(len(gt))
+    )
     fast = coco_scores(gt, det)
     monkeypatch.setitem(sys.modules, "faster_coco_eval", None)  # import fails
     slow = coco_scores(gt, det)
     assert (fast.scorer, slow.scorer) == ("faster-coco-eval", "pycocotools")
     assert (slow.map, slow.ap50, slow.ap75) == pytest.approx(
-        (fast.map, fast.ap50, fast.ap75), abs=1e-9)
+        (fast.map, fast.ap50, fast.ap75), abs=1e-9
+    )

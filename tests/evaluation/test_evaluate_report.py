@@ -48,16 +48,19 @@ def test_gt_as_results_scores_perfectly_everywhere(sequence, gt, tmp_path):
     assert report.num_frames == FRAMES
 
 
-def test_the_coco_json_is_preferred_for_ap_and_results_txt_feeds_mot(gt, sequence,
-                                                                     tmp_path):
+def test_the_coco_json_is_preferred_for_ap_and_results_txt_feeds_mot(
+    gt, sequence, tmp_path
+):
     scored = gt[~gt.ignore]
     write_mot_results(tmp_path / "results.txt", scored)
     # The COCO file adds confident cars on every person: not scored (no car gt).
     cars = BoxTable(scored.frame, scored.xyxy, class_id=np.full(len(scored), CAR))
-    both = BoxTable(np.concatenate([scored.frame, cars.frame]),
-                    np.concatenate([scored.xyxy, cars.xyxy]),
-                    np.concatenate([scored.confidence * 0.5, cars.confidence]),
-                    np.concatenate([scored.class_id, cars.class_id]))
+    both = BoxTable(
+        np.concatenate([scored.frame, cars.frame]),
+        np.concatenate([scored.xyxy, cars.xyxy]),
+        np.concatenate([scored.confidence * 0.5, cars.confidence]),
+        np.concatenate([scored.class_id, cars.class_id]),
+    )
     write_coco_results(tmp_path / "results.coco.json", both)
     report = evaluate(sequence / "gt" / "gt.txt", tmp_path)
     assert report.ap_source.endswith("results.coco.json")
@@ -86,7 +89,8 @@ def test_report_serialises_to_json_and_formats_as_a_table(sequence, gt, tmp_path
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert data["per_class"]["car"]["ap50"] is None  # no car gt: NaN -> null
     assert data["per_class"]["person"]["ap50"] == pytest.approx(
-        len(half) / np.count_nonzero(~gt.ignore))
+        len(half) / np.count_nonzero(~gt.ignore)
+    )
     assert data["mot"]["misses"] == np.count_nonzero(~gt.ignore) - len(half)
     table = report.format()
     for word in ("person", "AP50", "COCO", "MOTA", "IDF1"):

@@ -39,8 +39,11 @@ def test_results_round_trip_through_a_file(tmp_path):
     rng = np.random.default_rng(0)
     xywh = np.round(rng.uniform(1, 300, (12, 4)), 2)
     table = BoxTable.from_xywh(
-        np.repeat([1, 2, 5], 4), xywh, confidence=np.round(rng.random(12), 4),
-        track_id=np.arange(12) - 1)
+        np.repeat([1, 2, 5], 4),
+        xywh,
+        confidence=np.round(rng.random(12), 4),
+        track_id=np.arange(12) - 1,
+    )
     write_mot_results(tmp_path / "results.txt", table)
     back = read_mot_results(tmp_path / "results.txt")
     assert back.frame.tolist() == table.frame.tolist()
@@ -50,8 +53,9 @@ def test_results_round_trip_through_a_file(tmp_path):
 
 
 def test_result_lines_use_two_decimals_for_boxes_and_four_for_scores():
-    detections = make_detections([[1, 2, 11.256, 32]], confidence=np.array([0.5]),
-                                 tracker_id=np.array([4]))
+    detections = make_detections(
+        [[1, 2, 11.256, 32]], confidence=np.array([0.5]), tracker_id=np.array([4])
+    )
     line = format_mot_lines(7, detections)
     assert line == "7,4,1.00,2.00,10.26,30.00,0.5000,-1,-1,-1\n"
 
@@ -59,11 +63,12 @@ def test_result_lines_use_two_decimals_for_boxes_and_four_for_scores():
 def test_mot16_classes_map_to_coco_and_distractors_are_ignored(tmp_path):
     path = tmp_path / "gt.txt"
     path.write_text(
-        "1,1,0,0,10,10,1,1,0.9\n"    # pedestrian, scored
-        "1,2,0,0,10,10,0,1,0.9\n"    # pedestrian, not considered
-        "1,3,0,0,10,10,1,7,1.0\n"    # static person: always ignored
-        "1,4,0,0,10,10,0,3,1.0\n"    # car, not considered
-        "1,5,0,0,10,10,1,9,0.2\n")   # occluder: dropped
+        "1,1,0,0,10,10,1,1,0.9\n"  # pedestrian, scored
+        "1,2,0,0,10,10,0,1,0.9\n"  # pedestrian, not considered
+        "1,3,0,0,10,10,1,7,1.0\n"  # static person: always ignored
+        "1,4,0,0,10,10,0,3,1.0\n"  # car, not considered
+        "1,5,0,0,10,10,1,9,0.2\n"
+    )  # occluder: dropped
     gt = read_mot_gt(path, gt_format="mot17")
     assert gt.track_id.tolist() == [1, 2, 3, 4]
     assert [COCO_CLASSES[c] for c in gt.class_id] == ["person"] * 3 + ["car"]

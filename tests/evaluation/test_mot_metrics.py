@@ -50,8 +50,9 @@ def test_results_on_ignored_gt_are_dropped_not_counted_as_false_positives(gt):
 
 def test_shifted_boxes_lower_motp_and_missing_boxes_count_as_misses(gt):
     results = gt[~gt.ignore]
-    shifted = BoxTable(results.frame, results.xyxy + np.array([2, 0, 2, 0]),
-                       track_id=results.track_id)
+    shifted = BoxTable(
+        results.frame, results.xyxy + np.array([2, 0, 2, 0]), track_id=results.track_id
+    )
     assert mot_scores(gt, shifted).motp < 1.0
     half = results[results.frame % 2 == 0]
     scores = mot_scores(gt, half)

@@ -166,7 +166,7 @@ def test_the_class_filter_keeps_only_the_asked_classes(models_dir, pets_frames):
 def test_warmup_runs_stay_out_of_the_statistics(config, pets_frames):
     branch = Branch.parse("yolox_nano/s320/si2/kcf/ds2")
     kernel = build_kernel(config, [branch])
-    kernel.warmup([branch.kernel], [("kcf", 2)], runs=3)
+    kernel.warmup([branch.kernel], pets_frames[0].image, [("kcf", 2)], runs=3)
     stats = RunStats()
     for result in run_loop(pets_frames[:10], kernel, FixedBranch(branch)):
         stats.add(result)

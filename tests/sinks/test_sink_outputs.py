@@ -46,13 +46,21 @@ def results(pets_video, pets_gt) -> list[FrameResult]:
             np.vstack([people.xyxy, [[300.25, 40.5, 360.75, 80.125]]]),
             np.append(np.linspace(0.9, 0.5, len(people)), 0.3),
             np.append(np.zeros(len(people), np.int64), CAR),
-            np.append(people.track_id, -1))
-        out.append(FrameResult(
-            Frame(image, index, index / 7.0, "pets"), detections, BRANCH,
-            detected=index % 4 == 0,
-            timings_ms={stage: 1.23456 * (i + 1) for i, stage in enumerate(STAGES)},
-            latency_ms=40.0 + 5 * index, sla_ms=50.0,
-            contention={"cpu": 0.25}, predicted={"latency_ms": 33.33333}))
+            np.append(people.track_id, -1),
+        )
+        out.append(
+            FrameResult(
+                Frame(image, index, index / 7.0, "pets"),
+                detections,
+                BRANCH,
+                detected=index % 4 == 0,
+                timings_ms={stage: 1.23456 * (i + 1) for i, stage in enumerate(STAGES)},
+                latency_ms=40.0 + 5 * index,
+                sla_ms=50.0,
+                contention={"cpu": 0.25},
+                predicted={"latency_ms": 33.33333},
+            )
+        )
     capture.release()
     return out
 
@@ -77,7 +85,8 @@ def test_event_lines_carry_every_field_of_the_frame_result(results, tmp_path):
         assert list(event["timings_ms"]) == list(STAGES)
         for stage in STAGES:
             assert event["timings_ms"][stage] == pytest.approx(
-                result.timings_ms[stage], abs=1e-3)
+                result.timings_ms[stage], abs=1e-3
+            )
         assert event["latency_ms"] == pytest.approx(result.latency_ms)
         assert (event["sla_ms"], event["sla_hit"]) == (50.0, result.sla_hit)
         assert event["contention"] == {"cpu": 0.25}
@@ -86,16 +95,18 @@ def test_event_lines_carry_every_field_of_the_frame_result(results, tmp_path):
         boxes = event["detections"]
         d = result.detections
         np.testing.assert_allclose([b["xyxy"] for b in boxes], d.xyxy, atol=0.05)
-        np.testing.assert_allclose([b["confidence"] for b in boxes], d.confidence,
-                                   atol=5e-5)
+        np.testing.assert_allclose(
+            [b["confidence"] for b in boxes], d.confidence, atol=5e-5
+        )
         assert [b["class_id"] for b in boxes] == d.class_id.tolist()
         assert [b["class_name"] for b in boxes] == [COCO_CLASSES[c] for c in d.class_id]
         assert [b["track_id"] for b in boxes] == d.tracker_id.tolist()
 
 
 def test_event_without_sla_or_sensor_writes_nulls(results, tmp_path):
-    plain = FrameResult(results[0].frame, Detections.empty(), BRANCH, True,
-                        {"infer": float("nan")}, 3.0)
+    plain = FrameResult(
+        results[0].frame, Detections.empty(), BRANCH, True, {"infer": float("nan")}, 3.0
+    )
     feed(JsonlEventSink(tmp_path / "e.jsonl", stream="cam7"), [plain])
     event = json.loads((tmp_path / "e.jsonl").read_text())
     assert event["stream"] == "cam7"
@@ -116,21 +127,23 @@ def test_mot_results_file_reads_back_as_the_boxes_fed_in(results, tmp_path):
     np.testing.assert_allclose(back.confidence, expected.confidence, atol=5e-5)
 
 
-def test_coco_results_file_reads_back_with_classes_and_frame_numbers(results,
-                                                                    tmp_path):
+def test_coco_results_file_reads_back_with_classes_and_frame_numbers(results, tmp_path):
     sink = CocoResultsSink(tmp_path / "results.coco.json")
     for result in results:
         sink.write(result)
     assert not (tmp_path / "results.coco.json").exists()  # written on close
     sink.close()
     raw = json.loads((tmp_path / "results.coco.json").read_text())
-    assert {entry["category_id"] for entry in raw} == {COCO_CATEGORY_IDS[0],
-                                                       COCO_CATEGORY_IDS[CAR]}
+    assert {entry["category_id"] for entry in raw} == {
+        COCO_CATEGORY_IDS[0],
+        COCO_CATEGORY_IDS[CAR],
+    }
     back = read_coco_results(tmp_path / "results.coco.json")
     expected = Detections.merge(r.detections for r in results)
     assert back.class_id.tolist() == expected.class_id.tolist()
-    assert back.frame.tolist() == [r.frame.index + 1 for r in results
-                                   for _ in range(len(r.detections))]
+    assert back.frame.tolist() == [
+        r.frame.index + 1 for r in results for _ in range(len(r.detections))
+    ]
     np.testing.assert_allclose(back.xyxy, expected.xyxy, atol=0.011)
 
 
@@ -164,8 +177,9 @@ def car_region_change(video_path, results) -> float:
     ok, frame = cv2.VideoCapture(str(video_path)).read()
     assert ok
     original = results[0].frame.image
-    return float(np.abs(frame[34:86, 294:366].astype(int)
-                        - original[34:86, 294:366]).mean())
+    return float(
+        np.abs(frame[34:86, 294:366].astype(int) - original[34:86, 294:366]).mean()
+    )
 
 
 def test_class_filter_applies_to_every_sink(results, tmp_path):
@@ -188,8 +202,10 @@ def test_class_filter_applies_to_every_sink(results, tmp_path):
     assert set(read_coco_results(out / "results.coco.json").class_id) == {0}
     first = results[0]
     people = first.detections[first.detections.class_id == 0]
-    np.testing.assert_array_equal(cv2.imread(str(out / "frames" / "000001.png")),
-                                  draw_result(first.frame.image, first, people))
+    np.testing.assert_array_equal(
+        cv2.imread(str(out / "frames" / "000001.png")),
+        draw_result(first.frame.image, first, people),
+    )
     filtered = car_region_change(out / "annotated.mp4", results)
     unfiltered = car_region_change(tmp_path / "all" / "annotated.mp4", results)
     assert unfiltered > 2 * filtered
