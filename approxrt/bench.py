@@ -167,6 +167,8 @@ def run_kernel_benchmark(
     """Measure ``branches`` (accuracy + latency) and ``random_branches`` (latency)."""
     frames, decode_ms = load_frames(video, max_frames)
     gt = read_mot_gt(gt_path) if gt_path else None
+    if gt is not None:  # score only the frames measured (--max-frames)
+        gt = gt[gt.frame <= len(frames)]
     kernel = prepare_kernel(config, branches + switch_branches, frames[0].image)
     rows = _measure_all(kernel, frames, branches, gt)
     switching = measure_switching(kernel, frames, switch_branches)

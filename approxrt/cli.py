@@ -335,6 +335,12 @@ def _ints(text: str) -> list[int]:
     help="Detector and size under the tracker sweep.",
 )
 @click.option("--sampling-intervals", default="2,4,8", show_default=True)
+@click.option(
+    "--extra",
+    default="fastestdet/s288/si100/mosse/ds4,yolox_nano/s224/si8/medianflow/ds4",
+    show_default=True,
+    help="More branches to measure, e.g. the cheapest of the space.",
+)
 @click.option("--downsamples", default="1,2", show_default=True)
 @click.option(
     "--random-detectors",
@@ -358,6 +364,7 @@ def bench_kernel(
     detectors,
     tracker_base,
     sampling_intervals,
+    extra,
     downsamples,
     random_detectors,
     random_frames,
@@ -377,7 +384,7 @@ def bench_kernel(
         _ints(sampling_intervals),
         config.trackers,
         _ints(downsamples),
-    )
+    ) + [_branch(name) for name in extra.split(",") if name]
     random_branches = [
         Branch(d, size, proposals)
         for d in random_detectors.split(",")
