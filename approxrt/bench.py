@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,11 @@ PERSON = 0
 
 @dataclass
 class BranchRow:
-    """One fixed branch over the whole video."""
+    """One fixed branch over the whole video.
+
+    Latency fields are the median over ``rounds`` runs; ``mean_ms_range`` is the
+    lowest and highest per-run mean, so noise from the machine shows.
+    """
 
     branch: str
     ap50: float | None
@@ -45,6 +49,28 @@ class BranchRow:
     tracker_ms_per_frame: float
     overhead_ms: float
     weights: str
+    rounds: int = 1
+    mean_ms_range: tuple[float, float] | None = None
+
+
+_LATENCY_FIELDS = (
+    "mean_ms",
+    "p95_ms",
+    "detector_ms_per_frame",
+    "tracker_ms_per_frame",
+    "overhead_ms",
+)
+
+
+def median_row(runs: list[BranchRow]) -> BranchRow:
+    """One row from repeated runs of a branch: accuracy of the first, median latency."""
+    medians = {
+        f: float(np.median([getattr(r, f) for r in runs])) for f in _LATENCY_FIELDS
+    }
+    means = [r.mean_ms for r in runs]
+    return replace(
+        runs[0], **medians, rounds=len(runs), mean_ms_range=(min(means), max(means))
+    )
 
 
 def sweep_branches(
@@ -163,6 +189,7 @@ def run_kernel_benchmark(
     switch_branches: list[Branch],
     max_frames: int | None,
     random_frames: int,
+    repeats: int = 3,
 ) -> dict:
     """Measure ``branches`` (accuracy + latency) and ``random_branches`` (latency)."""
     frames, decode_ms = load_frames(video, max_frames)
@@ -170,18 +197,19 @@ def run_kernel_benchmark(
     if gt is not None:  # score only the frames measured (--max-frames)
         gt = gt[gt.frame <= len(frames)]
     kernel = prepare_kernel(config, branches + switch_branches, frames[0].image)
-    rows = _measure_all(kernel, frames, branches, gt)
+    rows = _measure_all(kernel, frames, branches, gt, repeats)
     switching = measure_switching(kernel, frames, switch_branches)
     random_rows = []
     if random_branches:
         random_config = config.replace(random_weights=True)
         random_kernel = prepare_kernel(random_config, random_branches, frames[0].image)
         random_rows = _measure_all(
-            random_kernel, frames[:random_frames], random_branches, None
+            random_kernel, frames[:random_frames], random_branches, None, repeats
         )
     return {
         "video": str(video),
         "frames": len(frames),
+        "repeats": repeats,
         "decode_ms": decode_ms,
         "machine": machine_info(),
         "rows": [asdict(r) for r in rows],
@@ -195,11 +223,16 @@ def _measure_all(
     frames: list[Frame],
     branches: list[Branch],
     gt: BoxTable | None,
+    repeats: int,
 ) -> list[BranchRow]:
-    return [
-        measure_branch(kernel, frames, branch, gt)
-        for branch in tqdm(branches, unit="branch", desc="branches")
-    ]
+    """Every branch ``repeats`` times, in interleaved rounds so that a slow spell
+    of the machine hits one run of many branches, not every run of one."""
+    runs: dict[Branch, list[BranchRow]] = {b: [] for b in branches}
+    jobs = [(r, b) for r in range(repeats) for b in branches]
+    for round_index, branch in tqdm(jobs, unit="run", desc="runs"):
+        scored_gt = gt if round_index == 0 else None  # outputs repeat exactly
+        runs[branch].append(measure_branch(kernel, frames, branch, scored_gt))
+    return [median_row(r) for r in runs.values()]
 
 
 def machine_info() -> dict:

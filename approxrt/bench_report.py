@@ -25,7 +25,7 @@ def rows_table(rows: list[dict], accuracy: bool = True) -> str:
     if accuracy:
         header += ["AP50", "COCO AP50"]
     header += [
-        "mean ms",
+        "mean ms (runs' range)",
         "P95 ms",
         "detector ms/frame",
         "tracker ms/frame",
@@ -36,14 +36,11 @@ def rows_table(rows: list[dict], accuracy: bool = True) -> str:
         cells = [f"`{row['branch']}`"]
         if accuracy:
             cells += [_fmt(row["ap50"], 3), _fmt(row["coco_ap50"], 3)]
+        low, high = row["mean_ms_range"]
+        cells.append(f"{row['mean_ms']:.2f} ({low:.2f}-{high:.2f})")
         cells += [
             _fmt(row[k], 2)
-            for k in (
-                "mean_ms",
-                "p95_ms",
-                "detector_ms_per_frame",
-                "tracker_ms_per_frame",
-            )
+            for k in ("p95_ms", "detector_ms_per_frame", "tracker_ms_per_frame")
         ]
         cells.append(_fmt(row["overhead_ms"], 3))
         lines.append("| " + " | ".join(cells) + " |")
@@ -158,9 +155,11 @@ def kernel_markdown(results: dict, command: str, plot_name: str) -> str:
             "precision, ignored ground truth not scored) by `approxrt.evaluation`; "
             "COCO AP50 = the same detections scored independently by faster-coco-eval. "
             "Latency = wall "
-            "time of the frame loop per frame. Detector and tracker ms are per frame, "
-            "averaged over all frames (so a detector run every 4th frame counts a "
-            "quarter); "
+            "time of the frame loop per frame, the median of "
+            f"{results['repeats']} runs made in interleaved rounds (the range shows "
+            "how much the shared machine varied). Detector and tracker ms are per "
+            "frame, averaged over all frames (so a detector run every 4th frame "
+            "counts a quarter); "
             "overhead = loop time beyond the detector's stages and the tracker.",
             "",
             "## Every frame detected (sampling interval 1)",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
+
+import numpy as np
 
 COCO_CLASSES: tuple[str, ...] = (
     "person",
@@ -185,3 +188,29 @@ def class_ids_from_names(names: str | list[str]) -> list[int]:
             raise ValueError(f"classes: unknown COCO class {name!r}{hint}")
         ids.append(COCO_CLASSES.index(name))
     return ids
+
+
+def as_class_filter(
+    classes: Collection[int | str] | str | None,
+) -> frozenset[int] | None:
+    """Normalise a class filter: None (keep all), ids, or COCO names.
+
+    Raises:
+        ValueError: an unknown name or an id outside 0..79.
+    """
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        return frozenset(class_ids_from_names(classes))
+    ids = set()
+    for c in classes:
+        if isinstance(c, str):
+            ids.update(class_ids_from_names([c]))
+        elif isinstance(c, int | np.integer) and 0 <= c < len(COCO_CLASSES):
+            ids.add(int(c))
+        else:
+            raise ValueError(
+                f"classes: expected COCO class names or ids "
+                f"0..{len(COCO_CLASSES) - 1}, got {c!r}"
+            )
+    return frozenset(ids)

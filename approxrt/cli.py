@@ -355,6 +355,13 @@ def _ints(text: str) -> list[int]:
     help="Frames per random-weight branch.",
 )
 @click.option("--max-frames", type=int, help="Use only the first N frames.")
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs per branch (interleaved rounds); latency is their median.",
+)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 def bench_kernel(
     video,
@@ -369,6 +376,7 @@ def bench_kernel(
     random_detectors,
     random_frames,
     max_frames,
+    repeats,
     config_path,
 ):
     """Accuracy and latency of fixed branches -> OUT/kernel.{md,json,png}."""
@@ -407,6 +415,7 @@ def bench_kernel(
         switch_branches,
         max_frames,
         random_frames,
+        repeats,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     save_json(results, out_dir / "kernel.json")

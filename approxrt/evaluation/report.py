@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from approxrt.classes import COCO_CLASSES
+from approxrt.classes import COCO_CLASSES, as_class_filter
 from approxrt.evaluation.ap import ClassAP, evaluate_ap
 from approxrt.evaluation.coco import (
     RESULTS_COCO_JSON,
@@ -27,7 +27,6 @@ from approxrt.evaluation.mot_io import (
     read_mot_results,
 )
 from approxrt.evaluation.mot_metrics import MotScores, mot_scores
-from approxrt.sinks.base import as_class_filter
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from approxrt.sinks.base import (
     MultiSink,
     Sink,
     SinkClosedError,
-    as_class_filter,
     select_classes,
 )
 from approxrt.sinks.events import JsonlEventSink, event_json
@@ -38,7 +37,6 @@ __all__ = [
     "PngFramesSink",
     "Sink",
     "SinkClosedError",
-    "as_class_filter",
     "draw_result",
     "event_json",
     "open_sinks",

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from approxrt.classes import COCO_CLASSES, class_ids_from_names
+from approxrt.classes import as_class_filter
 from approxrt.detections import Detections
 from approxrt.result import FrameResult
 
@@ -23,32 +23,6 @@ class Sink(Protocol):
 
 class SinkClosedError(RuntimeError):
     """`write` was called on a sink that is already closed."""
-
-
-def as_class_filter(
-    classes: Collection[int | str] | str | None,
-) -> frozenset[int] | None:
-    """Normalise a class filter: None (keep all), ids, or COCO names.
-
-    Raises:
-        ValueError: an unknown name or an id outside 0..79.
-    """
-    if classes is None:
-        return None
-    if isinstance(classes, str):
-        return frozenset(class_ids_from_names(classes))
-    ids = set()
-    for c in classes:
-        if isinstance(c, str):
-            ids.update(class_ids_from_names([c]))
-        elif isinstance(c, int | np.integer) and 0 <= c < len(COCO_CLASSES):
-            ids.add(int(c))
-        else:
-            raise ValueError(
-                f"classes: expected COCO class names or ids "
-                f"0..{len(COCO_CLASSES) - 1}, got {c!r}"
-            )
-    return frozenset(ids)
 
 
 def select_classes(
