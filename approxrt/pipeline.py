@@ -31,15 +31,12 @@ def build_detector(name: str, config: Config) -> Detector:
             cache_dir=config.cache_dir,
             download=config.download,
         )
-        options = (
-            {"rect_input": config.rect_input[name]} if name in config.rect_input else {}
-        )
         return family(
             model_path,
             postprocess,
             device=config.device,
             threads=config.num_threads,
-            **options,
+            rect_input=config.rect_input.get(name),  # None: the family's default
         )
     _set_torch_threads(config.num_threads)
     return family(

@@ -166,6 +166,31 @@ class Source(ABC):
         """Free captures, threads and files."""
 
 
+class FileSource(Source):
+    """A finite source that decodes its first frame when opened.
+
+    A file or folder that opens but holds no decodable frame then fails at open,
+    with the path in the message, instead of as an empty stream later.
+    """
+
+    def _open_first(self, what: str) -> None:
+        """Decode the first good frame now; ``what`` names the source in errors."""
+        self._first: Frame | None = self._read_good()
+        if self._first is None:
+            self._release()
+            raise ValueError(f"{what}: opens, but no frame can be decoded")
+
+    def _read_next(self) -> Frame | None:
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        return self._read_good()
+
+    @abstractmethod
+    def _read_good(self) -> Frame | None:
+        """The next frame that decodes (bad ones counted and skipped), or None."""
+
+
 def timed_ms(start_s: float) -> float:
     """Milliseconds since ``start_s`` (a `time.perf_counter` reading)."""
     return (time.perf_counter() - start_s) * 1000.0

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 
 from approxrt.frame import Frame
-from approxrt.sources.base import Source, is_valid_image, timed_ms
+from approxrt.sources.base import FileSource, is_valid_image, timed_ms
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_FPS = 30.0
@@ -58,7 +58,7 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(images, key=natural_key)
 
 
-class ImageFolderSource(Source):
+class ImageFolderSource(FileSource):
     """Reads a MOTChallenge sequence folder or a plain folder of images.
 
     Args:
@@ -101,16 +101,7 @@ class ImageFolderSource(Source):
         self.fps = float(fps or _positive_float(info.get("frameRate")) or DEFAULT_FPS)
         self.frame_count = len(self.images)
         self._position = 0
-        # Decode the first image now so an unreadable folder fails at open.
-        self._first: Frame | None = self._read_good()
-        if self._first is None:
-            raise ValueError(f"image folder {str(path)!r}: no image could be decoded")
-
-    def _read_next(self) -> Frame | None:
-        if self._first is not None:
-            frame, self._first = self._first, None
-            return frame
-        return self._read_good()
+        self._open_first(f"image folder {str(path)!r}")
 
     def _read_good(self) -> Frame | None:
         while self._position < len(self.images):

@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 
 from approxrt.frame import Frame
-from approxrt.sources.base import Source, is_valid_image, timed_ms
+from approxrt.sources.base import FileSource, is_valid_image, timed_ms
 
 DEFAULT_FPS = 30.0
 
 
-class VideoFileSource(Source):
+class VideoFileSource(FileSource):
     """Reads a video file frame by frame.
 
     Args:
@@ -71,20 +71,7 @@ class VideoFileSource(Source):
         if width > 0 and height > 0:
             self.width, self.height = width, height
         self._position = 0
-        # Decode the first frame now: a file OpenCV opens but cannot decode fails
-        # here, at open, rather than as an empty stream later.
-        self._first: Frame | None = self._read_good()
-        if self._first is None:
-            self._capture.release()
-            raise ValueError(
-                f"video file {str(path)!r}: opens, but no frame can be decoded"
-            )
-
-    def _read_next(self) -> Frame | None:
-        if self._first is not None:
-            frame, self._first = self._first, None
-            return frame
-        return self._read_good()
+        self._open_first(f"video file {str(path)!r}")
 
     def _read_good(self) -> Frame | None:
         failures = 0

@@ -9,19 +9,16 @@ them, so one session runs every size.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 import cv2
 import numpy as np
 
 from approxrt.branch import DetectorKnobs
-from approxrt.branches.detectors.base import PostprocessConfig, Prepared
+from approxrt.branches.detectors.base import Prepared
 from approxrt.branches.detectors.onnx_session import OnnxDetector
 from approxrt.branches.detectors.postprocess import (
-    check_image,
     finish,
-    is_empty,
     rect_hw,
     to_blob,
 )
@@ -64,25 +61,12 @@ class FastestDetDetector(OnnxDetector):
     min_input_size: ClassVar[int] = 288
     max_input_size: ClassVar[int] = 448
     default_input_size: ClassVar[int] = 352
+    default_rect_input: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        postprocess_config: PostprocessConfig | None = None,
-        device: str = "auto",
-        threads: int = 0,
-        rect_input: bool = False,
-        providers: list | None = None,
-    ) -> None:
-        super().__init__(model_path, postprocess_config, device, threads, providers)
-        self.rect_input = bool(rect_input)
-
-    def preprocess(self, image: np.ndarray, knobs: DetectorKnobs) -> Prepared:
-        """Resize a ``(h, w, 3) uint8`` BGR frame into a ``(1, 3, H, W)`` blob."""
-        self.check_knobs(knobs)
-        check_image(image)
-        if is_empty(image):
-            return self._empty_prepared(image, knobs)
+    def _to_network(
+        self, image: np.ndarray, knobs: DetectorKnobs
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """Plain resize (no letterbox), BGR / 255, as FastestDet was trained."""
         height, width = image.shape[:2]
         size = knobs.input_size
         network_hw = (
@@ -94,7 +78,7 @@ class FastestDetDetector(OnnxDetector):
             image, (network_hw[1], network_hw[0]), interpolation=cv2.INTER_LINEAR
         )
         scale_xy = (network_hw[1] / width, network_hw[0] / height)
-        return self._prepared(image, knobs, to_blob(resized, scale=1 / 255), scale_xy)
+        return to_blob(resized, scale=1 / 255), scale_xy
 
     def postprocess(
         self, raw: list[np.ndarray] | None, prepared: Prepared

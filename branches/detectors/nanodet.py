@@ -10,19 +10,16 @@ channel-shuffle Reshapes and FPN Resizes; `OnnxSession` rewrites them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from approxrt.branch import DetectorKnobs
-from approxrt.branches.detectors.base import PostprocessConfig, Prepared
+from approxrt.branches.detectors.base import Prepared
 from approxrt.branches.detectors.onnx_session import OnnxDetector
 from approxrt.branches.detectors.postprocess import (
     best_class,
-    check_image,
     finish,
-    is_empty,
     letterbox,
     to_blob,
 )
@@ -81,29 +78,14 @@ class NanoDetDetector(OnnxDetector):
     max_input_size: ClassVar[int] = 960
     default_input_size: ClassVar[int] = 416
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        postprocess_config: PostprocessConfig | None = None,
-        device: str = "auto",
-        threads: int = 0,
-        rect_input: bool = True,
-        providers: list | None = None,
-    ) -> None:
-        super().__init__(model_path, postprocess_config, device, threads, providers)
-        self.rect_input = bool(rect_input)
-
-    def preprocess(self, image: np.ndarray, knobs: DetectorKnobs) -> Prepared:
-        """Resize and normalise a ``(h, w, 3) uint8`` BGR frame into a blob."""
-        self.check_knobs(knobs)
-        check_image(image)
-        if is_empty(image):
-            return self._empty_prepared(image, knobs)
+    def _to_network(
+        self, image: np.ndarray, knobs: DetectorKnobs
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """Letterbox, then normalise with NanoDet's BGR mean and std."""
         canvas, scale = letterbox(
             image, knobs.input_size, self.rect_input, self.size_step, PAD_VALUE
         )
-        blob = to_blob(canvas, MEAN_BGR, STD_BGR)
-        return self._prepared(image, knobs, blob, (scale, scale))
+        return to_blob(canvas, MEAN_BGR, STD_BGR), (scale, scale)
 
     def postprocess(
         self, raw: list[np.ndarray] | None, prepared: Prepared

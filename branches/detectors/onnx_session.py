@@ -11,7 +11,9 @@ run-time shape in memory (the file is never written) and builds one
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import onnx
@@ -21,6 +23,7 @@ from onnx import helper, numpy_helper
 
 from approxrt.branch import DetectorKnobs
 from approxrt.branches.detectors.base import Detector, PostprocessConfig, Prepared
+from approxrt.branches.detectors.postprocess import check_image, is_empty
 
 # What auto picks, best first; CPU is always the fallback.
 _AUTO_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -388,15 +391,20 @@ class OnnxSession:
 
 
 class OnnxDetector(Detector):
-    """A `Detector` over one `OnnxSession`; families add preprocess and decode.
+    """A `Detector` over one `OnnxSession`; families add `_to_network` and decode.
 
     Args:
         model_path: the family's ``.onnx`` file.
         postprocess_config: score threshold, NMS IoU and max detections.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         threads: intra-op threads, 0 for ONNX Runtime's default.
+        rect_input: feed the network a rectangle that follows the frame's aspect
+            (short side rounded to a multiple of 32) instead of a square; None
+            takes the family's default (see each family's docstring).
         providers: explicit ONNX Runtime providers overriding ``device``.
     """
+
+    default_rect_input: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -404,9 +412,13 @@ class OnnxDetector(Detector):
         postprocess_config: PostprocessConfig | None = None,
         device: str = "auto",
         threads: int = 0,
+        rect_input: bool | None = None,
         providers: list | None = None,
     ) -> None:
         self.postprocess_config = postprocess_config or PostprocessConfig()
+        self.rect_input = (
+            self.default_rect_input if rect_input is None else bool(rect_input)
+        )
         self.session = OnnxSession(model_path, device, providers, threads)
 
     @property
@@ -414,24 +426,29 @@ class OnnxDetector(Detector):
         """The ONNX Runtime providers actually in use, best first."""
         return self.session.providers
 
-    def _prepared(
-        self,
-        image: np.ndarray,
-        knobs: DetectorKnobs,
-        inputs,
-        scale_xy: tuple[float, float],
-    ) -> Prepared:
+    def preprocess(self, image: np.ndarray, knobs: DetectorKnobs) -> Prepared:
+        """Check the knobs and the ``(h, w, 3) uint8`` BGR frame, then make the blob.
+
+        A zero-area frame gets no blob: there is nothing to run or find.
+        """
+        self.check_knobs(knobs)
+        check_image(image)
+        blob, scale_xy = (
+            (None, (1.0, 1.0)) if is_empty(image) else self._to_network(image, knobs)
+        )
         return Prepared(
-            inputs,
+            blob,
             knobs,
             (image.shape[0], image.shape[1]),
             scale_xy[0],
             {"scale_xy": scale_xy},
         )
 
-    def _empty_prepared(self, image: np.ndarray, knobs: DetectorKnobs) -> Prepared:
-        """A zero-area frame: nothing to run, nothing to find."""
-        return self._prepared(image, knobs, None, (1.0, 1.0))
+    @abstractmethod
+    def _to_network(
+        self, image: np.ndarray, knobs: DetectorKnobs
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """The ``(1, 3, H, W) float32`` blob and the (x, y) frame-to-network scale."""
 
     def infer(self, prepared: Prepared) -> list[np.ndarray] | None:
         """The session's outputs, or None for a zero-area frame."""

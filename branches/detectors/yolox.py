@@ -8,18 +8,16 @@ on grids of strides 8, 16 and 32; score = objectness x class score.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import ClassVar
 
 import numpy as np
 
 from approxrt.branch import DetectorKnobs
-from approxrt.branches.detectors.base import PostprocessConfig, Prepared
+from approxrt.branches.detectors.base import Prepared
 from approxrt.branches.detectors.onnx_session import OnnxDetector
 from approxrt.branches.detectors.postprocess import (
-    check_image,
     finish,
-    is_empty,
     letterbox,
     to_blob,
 )
@@ -28,6 +26,7 @@ from approxrt.detections import Detections
 STRIDES = (8, 16, 32)
 
 
+@functools.lru_cache(maxsize=64)
 def anchor_grid(network_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Cell offsets and strides of every anchor point, in the network's output order.
 
@@ -68,29 +67,14 @@ class YoloxDetector(OnnxDetector):
     max_input_size: ClassVar[int] = 960
     default_input_size: ClassVar[int] = 416
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        postprocess_config: PostprocessConfig | None = None,
-        device: str = "auto",
-        threads: int = 0,
-        rect_input: bool = True,
-        providers: list | None = None,
-    ) -> None:
-        super().__init__(model_path, postprocess_config, device, threads, providers)
-        self.rect_input = bool(rect_input)
-        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-    def preprocess(self, image: np.ndarray, knobs: DetectorKnobs) -> Prepared:
-        """Letterbox a ``(h, w, 3) uint8`` BGR frame into a ``(1, 3, H, W)`` blob."""
-        self.check_knobs(knobs)
-        check_image(image)
-        if is_empty(image):
-            return self._empty_prepared(image, knobs)
+    def _to_network(
+        self, image: np.ndarray, knobs: DetectorKnobs
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """Letterbox into the top-left corner (pad 114), BGR 0-255 as trained."""
         canvas, scale = letterbox(
             image, knobs.input_size, self.rect_input, self.size_step
         )
-        return self._prepared(image, knobs, to_blob(canvas), (scale, scale))
+        return to_blob(canvas), (scale, scale)
 
     def postprocess(
         self, raw: list[np.ndarray] | None, prepared: Prepared
@@ -105,7 +89,7 @@ class YoloxDetector(OnnxDetector):
         candidates = output[rows]
         class_ids = candidates[:, 5:].argmax(axis=1)
         scores = candidates[:, 4] * candidates[np.arange(len(rows)), 5 + class_ids]
-        grid, stride = self._anchor_grid(prepared.inputs.shape[2:])
+        grid, stride = anchor_grid(tuple(prepared.inputs.shape[2:]))
         centre = (candidates[:, :2] + grid[rows]) * stride[rows]
         half = np.exp(candidates[:, 2:4]) * stride[rows] / 2
         xyxy = np.concatenate([centre - half, centre + half], axis=1)
@@ -117,11 +101,3 @@ class YoloxDetector(OnnxDetector):
             prepared.extra["scale_xy"],
             prepared.image_hw,
         )
-
-    def _anchor_grid(
-        self, network_hw: tuple[int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        key = (int(network_hw[0]), int(network_hw[1]))
-        if key not in self._grids:
-            self._grids[key] = anchor_grid(key)
-        return self._grids[key]
