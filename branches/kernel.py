@@ -100,11 +100,12 @@ class MultiBranchKernel:
         return detections, {"track": (perf_counter() - start) * 1e3}
 
     def reset(self) -> None:
-        """Forget tracks and ids' history, e.g. at the start of a new video."""
+        """Forget tracks and start ids over, e.g. at the start of a new video."""
         self.branch = None
         self._tracker = None
         self._tracker_key = None
         self._previous = Detections.empty()
+        self.assigner.reset()
 
     def warmup(
         self,

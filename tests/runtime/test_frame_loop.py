@@ -174,3 +174,14 @@ def test_warmup_runs_stay_out_of_the_statistics(config, pets_frames):
     assert summary.frames == 10 and summary.detection_frames == 5
     assert summary.branches == {str(branch): 10}
     assert summary.overhead_ms >= 0
+
+
+def test_reset_starts_track_ids_over_for_a_new_video(config, pets_frames):
+    branch = Branch.parse("yolox_nano/s320/si2/kcf/ds2")
+    kernel = build_kernel(config, [branch])
+    first = list(run_loop(pets_frames[:4], kernel, FixedBranch(branch)))
+    kernel.reset()
+    again = list(run_loop(pets_frames[:4], kernel, FixedBranch(branch)))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.detections.tracker_id, b.detections.tracker_id)
+        np.testing.assert_array_equal(a.detections.xyxy, b.detections.xyxy)
