@@ -84,10 +84,7 @@ def write_mot_gt(
     min_visibility: float = DEFAULT_MIN_VISIBILITY,
 ) -> Path:
     """The MOTChallenge gt file (no class column: MOT gt has none; see COCO gt)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(mot_rows(scene, min_visibility)) + "\n", encoding="utf-8")
-    return path
+    return _write_text(path, "\n".join(mot_rows(scene, min_visibility)) + "\n")
 
 
 def coco_ground_truth(
@@ -145,11 +142,14 @@ def write_coco_gt(
     min_visibility: float = DEFAULT_MIN_VISIBILITY,
 ) -> Path:
     """The COCO ground-truth json (all 80 categories, boxes of every frame)."""
+    return _write_text(path, json.dumps(coco_ground_truth(scene, min_visibility)))
+
+
+def _write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8, creating the parent folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(coco_ground_truth(scene, min_visibility)), encoding="utf-8"
-    )
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -169,14 +169,12 @@ def write_scene(
         raise ValueError(f"codec: expected one of {', '.join(CODECS)}, got {codec!r}")
     directory = Path(directory)
     config = scene.config
-    seqinfo = directory / "seqinfo.ini"
-    directory.mkdir(parents=True, exist_ok=True)
-    seqinfo.write_text(
+    seqinfo = _write_text(
+        directory / "seqinfo.ini",
         "[Sequence]\n"
         f"name={directory.name}\nframeRate={config.fps:g}\nseqLength={config.frames}\n"
         f"imWidth={config.width}\nimHeight={config.height}\n"
         f"spec={config.to_spec()}\n",
-        encoding="utf-8",
     )
     return {
         "video": write_video(scene, directory / f"video{CODECS[codec]}", codec),
