@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from approxrt.branch import Branch
 from approxrt.config import Config, load_config
@@ -306,6 +308,15 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
+def _command_line(ctx: click.Context) -> str:
+    """The options given to this command, as a line that reruns it (for reports)."""
+    parts = ["approxrt", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
+            parts += [param.opts[0], shlex.quote(str(ctx.params[param.name]))]
+    return " ".join(parts)
+
+
 @bench.command(name="kernel")
 @click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option(
@@ -424,7 +435,7 @@ def bench_kernel(
         out_dir / "kernel.png",
         f"PETS09-S2L1, {results['machine']['cpu']}",
     )
-    command = "approxrt " + " ".join(sys.argv[1:])
+    command = _command_line(click.get_current_context())
     (out_dir / "kernel.md").write_text(kernel_markdown(results, command, "kernel.png"))
     click.echo((out_dir / "kernel.md").read_text())
 

@@ -93,9 +93,7 @@ class TrackIdAssigner:
         same_class = detections.class_id[:, None] == previous.class_id[None, :]
         # Zeroing ineligible pairs before solving keeps them from steering the
         # assignment; any the solver still pairs are dropped by the threshold below.
-        iou = np.where(
-            same_class & (iou >= self.minimum_iou_threshold), iou, 0.0
-        )
+        iou = np.where(same_class & (iou >= self.minimum_iou_threshold), iou, 0.0)
         rows, cols = linear_sum_assignment(iou, maximize=True)
         good = iou[rows, cols] > 0
         return rows[good], cols[good]
