@@ -19,6 +19,28 @@ DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 PositiveInt = Field(gt=0)
 
 
+class ProfileConfig(BaseModel):
+    """Settings of `approxrt profile`; meanings are documented in ``default.yaml``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu_levels: list[float] = Field(min_length=1)
+    membw_levels_mbps: list[float] = Field(min_length=1)
+    gpu_levels_pct: list[float] = Field(min_length=1)
+    heldout_levels: list[str]
+    settle_s: float = Field(ge=0)
+    frame_sizes: list[tuple[int, int]] = Field(min_length=1)
+    detector_samples: int = PositiveInt
+    tracker_objects: list[int] = Field(min_length=1)
+    tracker_object_sizes_px: list[int] = Field(min_length=1)
+    tracker_samples: int = PositiveInt
+    validation_branches: int = Field(ge=0)
+    segment_frames: int = PositiveInt
+    reference_branch: str | None
+    heavy_features: list[str]
+    workers: int = Field(ge=0)
+
+
 class Config(BaseModel):
     """Frozen settings; field meanings are documented in ``default.yaml``."""
 
@@ -55,19 +77,25 @@ class Config(BaseModel):
     sla_ms: float | None = Field(default=None, gt=0)
     max_frames: int | None = Field(default=None, gt=0)
 
+    profile: ProfileConfig
+
     def replace(self, **overrides: Any) -> Config:
         """A copy with ``overrides`` applied and validated (None values are ignored)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         return _build({**self.model_dump(), **given}, source="overrides")
 
 
-def _check_keys(values: dict[str, Any], source: str) -> None:
-    valid = list(Config.model_fields)
+def _check_keys(
+    values: dict[str, Any], source: str, model: type[BaseModel] = Config
+) -> None:
+    valid = list(model.model_fields)
     for key in values:
-        if key not in Config.model_fields:
+        if key not in model.model_fields:
             close = difflib.get_close_matches(str(key), valid, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"config {source}: unknown key {key!r}{hint}")
+    if isinstance(values.get("profile"), dict):
+        _check_keys(values["profile"], f"{source} profile", ProfileConfig)
 
 
 def _build(values: dict[str, Any], source: str) -> Config:
@@ -104,5 +132,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     if path is not None:
         user = _read_yaml(Path(path))
         _check_keys(user, str(path))
+        # A section given in part keeps the defaults of the keys it leaves out.
+        if isinstance(user.get("profile"), dict):
+            user["profile"] = {**values["profile"], **user["profile"]}
         values.update(user)
     return _build(values, str(path or DEFAULT_CONFIG_PATH)).replace(**overrides)

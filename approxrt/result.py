@@ -9,7 +9,15 @@ from approxrt.detections import Detections
 from approxrt.frame import Frame
 
 # Stage names, in loop order; every FrameResult.timings_ms uses these keys.
-STAGES = ("decode", "schedule", "preprocess", "infer", "postprocess", "track")
+STAGES = (
+    "decode",
+    "schedule",
+    "preprocess",
+    "infer",
+    "postprocess",
+    "associate",
+    "track",
+)
 
 
 @dataclass

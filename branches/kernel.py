@@ -65,9 +65,20 @@ class MultiBranchKernel:
     def detect(
         self, frame: Frame, branch: Branch
     ) -> tuple[Detections, dict[str, float]]:
-        """Run ``branch``'s detector on ``frame`` and re-seed its tracker."""
+        """Run ``branch``'s detector on ``frame``, then `seed` from what it found."""
+        found, detector_ms = self.run_detector(frame, branch)
+        detections, seed_ms = self.seed(frame, branch, found)
+        return detections, {**detector_ms, **seed_ms}
+
+    def run_detector(
+        self, frame: Frame, branch: Branch
+    ) -> tuple[Detections, dict[str, float]]:
+        """``branch``'s detector on ``frame``, classes filtered; no stream state moves.
+
+        Kept apart from `seed` so that cached detections (the profiler's accuracy
+        replay) go through the very same association and seeding as live ones.
+        """
         detector = self._detector(branch.detector)
-        self.branch = branch
         start = perf_counter()
         prepared = detector.preprocess(frame.image, branch.knobs)
         preprocessed = perf_counter()
@@ -75,7 +86,24 @@ class MultiBranchKernel:
         inferred = perf_counter()
         detections = self._keep_classes(detector.postprocess(raw, prepared))
         postprocessed = perf_counter()
+        return detections, {
+            "preprocess": (preprocessed - start) * 1e3,
+            "infer": (inferred - preprocessed) * 1e3,
+            "postprocess": (postprocessed - inferred) * 1e3,
+        }
+
+    def seed(
+        self, frame: Frame, branch: Branch, detections: Detections
+    ) -> tuple[Detections, dict[str, float]]:
+        """Make ``detections`` (``branch``'s on ``frame``) the start of a new group.
+
+        Gives them the track ids of the boxes they continue (stage ``associate``)
+        and re-seeds ``branch``'s tracker with the confident ones (stage ``track``).
+        """
+        self.branch = branch
+        start = perf_counter()
         detections = self.assigner.assign(detections, self._previous)
+        associated = perf_counter()
         tracker = self._tracker_for(branch)
         if tracker is not None:
             tracker.update(
@@ -84,10 +112,8 @@ class MultiBranchKernel:
         self._previous = detections
         seeded = perf_counter()
         return detections, {
-            "preprocess": (preprocessed - start) * 1e3,
-            "infer": (inferred - preprocessed) * 1e3,
-            "postprocess": (postprocessed - inferred) * 1e3,
-            "track": (seeded - postprocessed) * 1e3,
+            "associate": (associated - start) * 1e3,
+            "track": (seeded - associated) * 1e3,
         }
 
     def track(self, frame: Frame) -> tuple[Detections, dict[str, float]]:

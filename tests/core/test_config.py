@@ -2,13 +2,32 @@ import re
 
 import pytest
 
-from approxrt.config import DEFAULT_CONFIG_PATH, Config, load_config
+from approxrt.config import DEFAULT_CONFIG_PATH, Config, ProfileConfig, load_config
 
 
 def test_every_config_field_has_a_documented_key_in_default_yaml():
     text = DEFAULT_CONFIG_PATH.read_text()
     documented = set(re.findall(r"^(\w+):.*#\s*\(", text, flags=re.MULTILINE))
     assert documented == set(Config.model_fields)
+    nested = set(re.findall(r"^  (\w+):.*#\s*\(", text, flags=re.MULTILINE))
+    assert nested == set(ProfileConfig.model_fields)
+
+
+def test_a_profile_section_given_in_part_keeps_the_other_defaults(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text("profile:\n  cpu_levels: [0, 2]\n")
+    config = load_config(path)
+    assert config.profile.cpu_levels == [0, 2]
+    assert config.profile.segment_frames == load_config().profile.segment_frames
+
+
+def test_an_unknown_profile_key_is_refused_with_the_closest_name(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("profile:\n  cpu_level: [0, 2]\n")
+    with pytest.raises(
+        ValueError, match=r"profile: unknown key 'cpu_level'.*cpu_levels"
+    ):
+        load_config(path)
 
 
 def test_a_user_file_overrides_defaults_and_flags_override_the_file(tmp_path):

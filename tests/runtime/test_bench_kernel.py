@@ -51,6 +51,7 @@ def test_bench_kernel_measures_accuracy_latency_and_switching(
         assert row["rounds"] == 2 and low <= row["mean_ms"] <= high
         parts_ms = (
             row["detector_ms_per_frame"]
+            + row["associate_ms_per_frame"]
             + row["tracker_ms_per_frame"]
             + row["overhead_ms"]
         )
@@ -58,6 +59,9 @@ def test_bench_kernel_measures_accuracy_latency_and_switching(
         assert abs(parts_ms - row["mean_ms"]) < 0.05 * row["mean_ms"]
     tracked = rows["yolox_nano/s416/si4/medianflow/ds2"]
     assert tracked["tracker_ms_per_frame"] > 0
+    # Association is its own stage: a branch with no tracker spends none on "track".
+    assert every_frame["tracker_ms_per_frame"] == 0
+    assert every_frame["associate_ms_per_frame"] > 0
 
     (random_row,) = results["random_weight_rows"]
     assert random_row["branch"] == "frcnn_mbv3/s224/p10/si1"

@@ -50,6 +50,37 @@ def test_a_group_of_frames_detects_on_its_first_frame_and_tracks_the_rest(
     assert all(r.timings_ms["infer"] == 0 for r in results if not r.detected)
     tracked = [len(r.detections) for r in results if not r.detected]
     assert min(tracked) >= 3, "PETS frames 1-12 show 4+ people; trackers must keep them"
+    # Association is its own stage, on detection frames only.
+    assert all(r.timings_ms["associate"] > 0 for r in results if r.detected)
+    assert all(r.timings_ms["associate"] == 0 for r in results if not r.detected)
+
+
+def test_cached_detections_seeded_without_the_detector_replay_the_same_stream(
+    config, pets_frames
+):
+    branch = Branch.parse("yolox_nano/s320/si4/medianflow/ds1")
+    kernel = build_kernel(config, [branch])
+    frames = pets_frames[:16]
+    live = list(run_loop(frames, kernel, FixedBranch(branch)))
+    # What the profiler caches: the detector's own output on each detection frame.
+    cache = {f.index: kernel.run_detector(f, branch)[0] for f in frames[::4]}
+
+    kernel.reset()
+    replayed = []
+    for frame in frames:
+        if frame.index in cache:
+            detections, timings = kernel.seed(frame, branch, cache[frame.index])
+            assert set(timings) == {"associate", "track"}
+        else:
+            detections, _ = kernel.track(frame)
+        replayed.append(detections)
+
+    for result, detections in zip(live, replayed, strict=True):
+        np.testing.assert_allclose(result.detections.xyxy, detections.xyxy)
+        np.testing.assert_array_equal(
+            result.detections.tracker_id, detections.tracker_id
+        )
+    assert sum(len(d) for d in replayed) > 40
 
 
 def test_track_ids_persist_across_groups_of_frames(config, pets_frames):

@@ -1,0 +1,139 @@
+"""``approxrt bench``: benchmarks that print numbers and keep them in docs/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from approxrt.branch import Branch
+from approxrt.cli.app import main
+from approxrt.cli.common import command_line, config_from, parse_branch, parse_ints
+
+
+@main.group()
+def bench():
+    """Benchmarks that print numbers and keep them in docs/benchmarks/."""
+
+
+@bench.command(name="kernel")
+@click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--gt",
+    "gt_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="MOTChallenge gt.txt of the video (AP50 needs it).",
+)
+@click.option("--models", "models_dir", help="Folder holding model files.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="docs/benchmarks",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--detectors",
+    default="yolox_nano,fastestdet,nanodet_m",
+    show_default=True,
+    help="Detectors run every frame at each of their configured sizes.",
+)
+@click.option(
+    "--tracker-base",
+    default="yolox_nano/s416/si1",
+    show_default=True,
+    help="Detector and size under the tracker sweep.",
+)
+@click.option("--sampling-intervals", default="2,4,8", show_default=True)
+@click.option(
+    "--extra",
+    default="fastestdet/s288/si100/mosse/ds4,yolox_nano/s224/si8/medianflow/ds4",
+    show_default=True,
+    help="More branches to measure, e.g. the cheapest of the space.",
+)
+@click.option("--downsamples", default="1,2", show_default=True)
+@click.option(
+    "--random-detectors",
+    default="frcnn_mbv3,frcnn_r50",
+    show_default=True,
+    help="Detectors timed with random weights at each size x proposals.",
+)
+@click.option(
+    "--random-frames",
+    default=10,
+    show_default=True,
+    help="Frames per random-weight branch.",
+)
+@click.option("--max-frames", type=int, help="Use only the first N frames.")
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs per branch (interleaved rounds); latency is their median.",
+)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+def bench_kernel(
+    video,
+    gt_path,
+    models_dir,
+    out_dir,
+    detectors,
+    tracker_base,
+    sampling_intervals,
+    extra,
+    downsamples,
+    random_detectors,
+    random_frames,
+    max_frames,
+    repeats,
+    config_path,
+):
+    """Accuracy and latency of fixed branches -> OUT/kernel.{md,json,png}."""
+    from approxrt.bench import run_kernel_benchmark, save_json, sweep_branches
+    from approxrt.bench_report import kernel_markdown, plot_pareto
+
+    config = config_from(config_path, models_dir=models_dir, classes=["person"])
+    names = [d for d in detectors.split(",") if d]
+    base = parse_branch(tracker_base)
+    branches = sweep_branches(
+        {d: config.input_sizes[d] for d in names},
+        base,
+        parse_ints(sampling_intervals),
+        config.trackers,
+        parse_ints(downsamples),
+    ) + [parse_branch(name) for name in extra.split(",") if name]
+    random_branches = [
+        Branch(d, size, proposals)
+        for d in random_detectors.split(",")
+        if d
+        for size in config.input_sizes[d]
+        for proposals in config.proposals
+    ]
+    switch_branches = [
+        base,
+        Branch(base.detector, 320, None, 4, "medianflow", 2),
+        Branch("nanodet_m", 320),
+        Branch(base.detector, 512, None, 8, "kcf", 1),
+    ]
+    results = run_kernel_benchmark(
+        config,
+        Path(video),
+        Path(gt_path) if gt_path else None,
+        branches,
+        random_branches,
+        switch_branches,
+        max_frames,
+        random_frames,
+        repeats,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_json(results, out_dir / "kernel.json")
+    plot_pareto(
+        results["rows"],
+        out_dir / "kernel.png",
+        f"PETS09-S2L1, {results['machine']['cpu']}",
+    )
+    command = command_line(click.get_current_context())
+    (out_dir / "kernel.md").write_text(kernel_markdown(results, command, "kernel.png"))
+    click.echo((out_dir / "kernel.md").read_text())

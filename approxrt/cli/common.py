@@ -1,0 +1,54 @@
+"""What every command shares: config and branch parsing, rerun lines."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+from click.core import ParameterSource
+
+from approxrt.branch import Branch
+from approxrt.config import Config, load_config
+
+
+def config_from(config_path: str | None, **overrides) -> Config:
+    try:
+        return load_config(config_path, **overrides)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def parse_branch(name: str) -> Branch:
+    from approxrt.branches.space import validate_branch
+
+    try:
+        return validate_branch(Branch.parse(name))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--branch") from None
+
+
+def parse_switches(values: tuple[str, ...]) -> dict[int, Branch]:
+    switches = {}
+    for value in values:
+        index, sep, name = value.partition("=")
+        if not sep or not index.strip().isdigit():
+            raise click.BadParameter(
+                f"{value!r}: expected FRAME=BRANCH, e.g. "
+                "400=yolox_nano/s320/si4/kcf/ds2",
+                param_hint="--switch",
+            )
+        switches[int(index)] = parse_branch(name)
+    return switches
+
+
+def parse_ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def command_line(ctx: click.Context) -> str:
+    """The options given to this command, as a line that reruns it (for reports)."""
+    parts = ["approxrt", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
+            parts += [param.opts[0], shlex.quote(str(ctx.params[param.name]))]
+    return " ".join(parts)
