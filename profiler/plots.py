@@ -65,27 +65,45 @@ def plot_detector_latency(detector: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_tracker_latency(tracker: pd.DataFrame, path: Path) -> Path:
-    """Median tracker update ms against object count, idle device; a panel per size."""
+    """Median tracker update ms against object count on the idle device.
+
+    A panel per frame size; solid lines are the smaller objects, dashed the larger
+    (split at the panel's median object size).
+    """
     idle = tracker[
         (tracker.phase == "update") & (tracker.cpu == 0) & (tracker.membw_mbps == 0)
     ]
-    sizes = sorted(idle.object_size_px.round().unique())
+    sizes = sorted(set(zip(idle.frame_w, idle.frame_h, strict=True)))
     figure, axes = plt.subplots(
         1, max(len(sizes), 1), figsize=(6 * max(len(sizes), 1), 4.5), squeeze=False
     )
-    for axis, size in zip(axes[0], sizes, strict=False):
-        rows = idle[idle.object_size_px.round() == size]
-        medians = (
-            rows.groupby(["tracker", "downsample", "objects"]).ms.median().reset_index()
-        )
-        for (kind, downsample), line in medians.groupby(["tracker", "downsample"]):
-            axis.plot(line.objects, line.ms, marker="o", label=f"{kind}/ds{downsample}")
+    for axis, (w, h) in zip(axes[0], sizes, strict=False):
+        rows = idle[(idle.frame_w == w) & (idle.frame_h == h)]
+        large = rows.object_size_px > rows.object_size_px.median()
+        rows = rows.assign(large=large)
+        medians = rows.groupby(["tracker", "downsample", "large", "objects"])
+        medians = medians.ms.median().reset_index()
+        colors = {}
+        for (kind, downsample, big), line in medians.groupby(
+            ["tracker", "downsample", "large"]
+        ):
+            key = f"{kind}/ds{downsample}"
+            color = colors.setdefault(key, f"C{len(colors) % 10}")
+            axis.plot(
+                line.objects,
+                line.ms,
+                "--" if big else "-",
+                marker="o",
+                color=color,
+                label=None if big else key,
+            )
         axis.set(
-            title=f"objects ~{size:g} px (all frame sizes pooled)",
+            title=f"frames {w}x{h} (dashed: larger objects)",
             xlabel="objects tracked",
             ylabel="tracker update ms (median)",
+            yscale="log",
         )
-        axis.grid(alpha=0.3)
+        axis.grid(alpha=0.3, which="both")
     axes[0][0].legend(fontsize=7, ncol=2)
     return _save(figure, path)
 

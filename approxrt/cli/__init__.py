@@ -1,6 +1,14 @@
 """The ``approxrt`` command: one module per command, registered on `main`."""
 
-from approxrt.cli import bench, evaluate, run, space  # noqa: F401  (registers commands)
+# Importing a command's module registers it on `main`.
+from approxrt.cli import (  # noqa: F401
+    bench,
+    contend,
+    evaluate,
+    profile,
+    run,
+    space,
+)
 from approxrt.cli.app import main
 
 __all__ = ["main"]

@@ -57,7 +57,7 @@ def test_a_missing_directory_or_meta_is_a_clear_error(tmp_path):
     with pytest.raises(ProfileError, match="no such directory"):
         open_profile(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ProfileError, match="no meta.json"):
+    with pytest.raises(ProfileError, match=r"no meta\.json"):
         open_profile(tmp_path / "empty")
 
 

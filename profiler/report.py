@@ -1,0 +1,201 @@
+"""Reading a finished profile: its plots, a summary, and one branch's prediction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from approxrt.branch import Branch
+from approxrt.config import Config
+from approxrt.contention import ContentionLevels
+from approxrt.profiler.plots import (
+    plot_accuracy_latency,
+    plot_detector_latency,
+    plot_predicted_vs_measured,
+    plot_tracker_latency,
+)
+from approxrt.profiler.store import ProfileStore
+from approxrt.scheduler.profile_models import ProfileModels, load_models
+
+# Content assumed by `predict` and the accuracy-latency plot when not given:
+# the profile's median segment, else a small scene.
+FALLBACK_OBJECTS = 5.0
+FALLBACK_OBJECT_SIZE_PX = 60.0
+
+
+def write_plots(store: ProfileStore, tables: Mapping[str, pd.DataFrame], fit) -> list:
+    """The profile's PNGs in ``store.plots_dir``; returns their paths."""
+    folder = store.plots_dir
+    written = []
+    if len(tables.get("latency/detector", ())):
+        written.append(
+            plot_detector_latency(
+                tables["latency/detector"], folder / "detector_latency.png"
+            )
+        )
+    if len(tables.get("latency/tracker", ())):
+        written.append(
+            plot_tracker_latency(
+                tables["latency/tracker"], folder / "tracker_latency.png"
+            )
+        )
+    if fit.fitted.accuracy_table is not None:
+        points = accuracy_latency_points(fit.fitted, tables, store)
+        written.append(plot_accuracy_latency(points, folder / "accuracy_latency.png"))
+    if fit.pairs:
+        captions = _captions(fit.errors)
+        written.append(
+            plot_predicted_vs_measured(
+                fit.pairs, folder / "predicted_vs_measured.png", captions
+            )
+        )
+    return written
+
+
+def accuracy_latency_points(
+    models: ProfileModels, tables: Mapping[str, pd.DataFrame], store: ProfileStore
+) -> pd.DataFrame:
+    """Each profiled branch's table AP50 and predicted ms at each fitted level."""
+    config = Config(**store.read_meta()["config"])
+    names = sorted(tables["accuracy/segments"]["branch"].unique())
+    branches = [Branch.parse(n) for n in names]
+    accuracy = models.accuracy_table.predict(branches)
+    objects, size_px = typical_content(tables.get("accuracy/features"))
+    frame_wh = tuple(config.profile.frame_sizes[0])
+    frames = []
+    for level in fitted_levels(config):
+        latency = models.latency.predict(branches, level, objects, size_px, frame_wh)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "branch": names,
+                    "level": str(level),
+                    "latency_ms": latency["gof_mean"],
+                    "accuracy": accuracy,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def fitted_levels(config: Config) -> list[ContentionLevels]:
+    """Every level on the fitted grid of ``config.profile``."""
+    profile = config.profile
+    return [
+        ContentionLevels(cpu, membw, gpu)
+        for gpu in profile.gpu_levels_pct
+        for membw in profile.membw_levels_mbps
+        for cpu in profile.cpu_levels
+    ]
+
+
+def typical_content(features: pd.DataFrame | None) -> tuple[float, float]:
+    """(objects, object_size_px) of the profile's median segment."""
+    if features is None or not len(features):
+        return FALLBACK_OBJECTS, FALLBACK_OBJECT_SIZE_PX
+    return float(features.objects.median()), float(features.object_size_px.median())
+
+
+def predict(
+    store: ProfileStore,
+    branch: Branch,
+    contention: ContentionLevels,
+    objects: float | None,
+    frame_wh: tuple[int, int] | None,
+    object_size_px: float | None = None,
+) -> dict:
+    """``{"branch", "latency_ms": {...}, "accuracy", "inputs"}`` for one branch."""
+    models = load_models(store.read_models())
+    config = Config(**store.read_meta()["config"])
+    features = (
+        store.read_table("accuracy/features")
+        if store.has_table("accuracy/features")
+        else None
+    )
+    typical_objects, typical_size = typical_content(features)
+    inputs = {
+        "contention": contention.to_dict(),
+        "objects": typical_objects if objects is None else objects,
+        "object_size_px": typical_size if object_size_px is None else object_size_px,
+        "frame_wh": list(frame_wh or config.profile.frame_sizes[0]),
+    }
+    prediction = models.predict_branch(
+        branch,
+        contention,
+        inputs["objects"],
+        inputs["object_size_px"],
+        tuple(inputs["frame_wh"]),
+    )
+    accuracy = prediction["accuracy"]
+    return {
+        "branch": str(branch),
+        "latency_ms": prediction["latency_ms"],
+        "accuracy": None if math.isnan(accuracy) else accuracy,
+        "inputs": inputs,
+    }
+
+
+def describe(store: ProfileStore) -> str:
+    """A short text summary: device, space, steps, held-out errors, plots."""
+    meta = store.read_meta()
+    config = Config(**meta["config"])
+    device = meta["device"]
+    lines = [
+        f"profile {store.path} (schema {meta['schema_version']}, {meta['created']})",
+        f"device: {device['cpu_model']}, {device['logical_cores']} cores, "
+        f"GPUs: {', '.join(device['gpus']) or 'none'}",
+        f"models: {', '.join(meta.get('models', {})) or 'n/a'}",
+        f"fitted levels: {', '.join(map(str, fitted_levels(config)))}; held out: "
+        f"{', '.join(config.profile.heldout_levels) or 'none'}",
+    ]
+    for step, info in meta.get("steps", {}).items():
+        rows = info.get("rows")
+        counted = f", rows {rows}" if rows else ""
+        lines.append(f"step {step}: {info['wall_s']:.0f} s{counted}")
+    lines += _error_lines(meta.get("errors", {}))
+    if store.has_table("accuracy/segments"):
+        lines += _best_branches(store.read_table("accuracy/segments"))
+    plots = sorted(store.plots_dir.glob("*.png")) if store.plots_dir.is_dir() else []
+    lines += [f"plot: {p}" for p in plots]
+    return "\n".join(lines)
+
+
+def _error_lines(errors: dict) -> list[str]:
+    lines = []
+    for name, value in errors.items():
+        if isinstance(value, dict):
+            shown = {
+                k: (round(v, 4) if isinstance(v, float) else v)
+                for k, v in value.items()
+                if not isinstance(v, dict | list)
+            }
+            lines.append(f"held-out error {name}: {shown}")
+    return lines
+
+
+def _best_branches(segments: pd.DataFrame, count: int = 5) -> list[str]:
+    mean_ap = segments.groupby("branch").ap50.mean().sort_values(ascending=False)
+    lines = [f"branches profiled for accuracy: {len(mean_ap)}; best mean AP50:"]
+    lines += [f"  {name}  {ap:.3f}" for name, ap in mean_ap.head(count).items()]
+    return lines
+
+
+def _captions(errors: Mapping) -> dict[str, str]:
+    """Each model's headline held-out errors: MAPE as %, MAE as is (two at most)."""
+    captions = {}
+    for name, value in errors.items():
+        if not isinstance(value, dict):
+            continue
+        parts = []
+        for key, number in value.items():
+            if not isinstance(number, float) or not np.isfinite(number):
+                continue
+            if key.endswith("mape"):
+                parts.append(f"{key.replace('_', ' ')} {number:.1%}")
+            elif key.endswith("mae"):
+                parts.append(f"{key.replace('_', ' ')} {number:.3f}")
+        captions[name] = "held-out " + ", ".join(parts[:2]) if parts else ""
+    return captions

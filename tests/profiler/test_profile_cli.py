@@ -1,0 +1,134 @@
+"""`approxrt profile` end to end: a tiny space on a short PETS clip, contended."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from approxrt.branch import Branch
+from approxrt.cli import main
+from approxrt.contention import ContentionLevels
+from approxrt.profile_schema import TABLES
+from approxrt.profiler.fit import fit_profile
+from approxrt.profiler.steps import profile_config
+from approxrt.profiler.store import open_profile
+
+TINY_CONFIG = Path(__file__).parent / "data" / "tiny_profile.yaml"
+BRANCH = "yolox_nano/s320/si4/medianflow/ds2"
+
+
+@pytest.fixture(scope="module")
+def profile_dir(tmp_path_factory, models_dir, pets_video):
+    out = tmp_path_factory.mktemp("profile") / "tiny"
+    result = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            "run",
+            str(pets_video),
+            "--out",
+            str(out),
+            "--config",
+            str(TINY_CONFIG),
+            "--models",
+            str(models_dir),
+            "--max-frames",
+            "80",
+            "--no-synthetic",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_profile_run_writes_every_table_model_and_plot(profile_dir):
+    store = open_profile(profile_dir)
+    for table in TABLES:
+        frame = store.read_table(table)
+        assert len(frame) > 0, table
+    meta = store.read_meta()
+    assert set(meta["steps"]) == {"latency", "accuracy", "fit"}
+    assert meta["models"]["yolox_nano"]["sha256"].startswith("e8af074932d4ed7e")
+    assert meta["errors"]["detector"]["mape"] is not None
+    assert {p.name for p in store.plots_dir.glob("*.png")} == {
+        "detector_latency.png",
+        "tracker_latency.png",
+        "accuracy_latency.png",
+        "predicted_vs_measured.png",
+    }
+
+
+def test_latency_is_measured_under_the_contention_asked_for(profile_dir):
+    detector = open_profile(profile_dir).read_table("latency/detector")
+    assert set(detector.cpu) == {0.0, 1.0, 2.0}  # fitted 0 and 2, held out 1
+    loaded = detector[detector.cpu == 2.0]
+    idle = detector[detector.cpu == 0.0]
+    # The workers share both cores with the detector, so they reach less than 2.
+    assert loaded.cpu_measured.min() > 0.5, "the generator's workers really ran"
+    assert idle.cpu_measured.max() == 0.0
+    # Both cores busy: the detector's two threads each share a core with a spinner.
+    assert loaded.total_ms.median() > idle.total_ms.median()
+
+
+def test_accuracy_is_scored_per_segment_against_the_ground_truth(profile_dir):
+    segments = open_profile(profile_dir).read_table("accuracy/segments")
+    assert set(segments.truth) == {"gt"}
+    assert sorted(segments.segment.unique()) == [0, 1]  # 80 frames, 40 per segment
+    assert set(segments.branch) == {
+        "yolox_nano/s224/si1",
+        "yolox_nano/s320/si1",
+        "yolox_nano/s224/si4/medianflow/ds2",
+        BRANCH,
+    }
+    assert segments.ap50.between(0.3, 1.0).all()
+
+
+def test_predict_in_a_fresh_process_equals_the_fit_time_prediction(profile_dir):
+    store = open_profile(profile_dir)
+    tables = {**store.read_tables("latency/"), **store.read_tables("accuracy/")}
+    at_fit = fit_profile(tables, profile_config(store)).fitted.predict_branch(
+        Branch.parse(BRANCH), ContentionLevels(cpu=1.5), 5.0, 40.0, (480, 360)
+    )
+    command = [
+        *(sys.executable, "-m", "approxrt.cli", "profile", "predict"),
+        *(str(profile_dir), "--branch", BRANCH, "--cpu", "1.5", "--objects", "5"),
+        *("--object-size", "40", "--frame", "480x360"),
+    ]
+    printed = subprocess.run(command, capture_output=True, text=True, check=True)
+    fresh = json.loads(printed.stdout)
+    assert fresh["latency_ms"] == at_fit["latency_ms"]
+    assert fresh["accuracy"] == at_fit["accuracy"]
+    assert set(fresh["latency_ms"]) == {"detect_frame", "track_frame", "gof_mean"}
+
+
+def test_show_summarises_the_profile(profile_dir):
+    result = CliRunner().invoke(main, ["profile", "show", str(profile_dir)])
+    assert result.exit_code == 0, result.output
+    assert "held-out error detector" in result.output
+    assert "best mean AP50" in result.output and BRANCH in result.output
+
+
+def test_a_damaged_profile_is_refused_with_the_file_named(profile_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "meta.json").write_text((profile_dir / "meta.json").read_text()[:200])
+    result = CliRunner().invoke(main, ["profile", "show", str(broken)])
+    assert result.exit_code == 1
+    assert "meta.json: corrupt JSON" in result.output
+
+
+def test_predict_refuses_a_bad_frame_size_and_an_unknown_branch(profile_dir):
+    runner = CliRunner()
+    bad_frame = runner.invoke(
+        main,
+        ["profile", "predict", str(profile_dir), "--branch", BRANCH, "--frame", "720p"],
+    )
+    assert bad_frame.exit_code == 2 and "WIDTHxHEIGHT" in bad_frame.output
+    unknown = runner.invoke(
+        main, ["profile", "predict", str(profile_dir), "--branch", "yolo/s1/si1"]
+    )
+    assert unknown.exit_code == 2 and "unknown detector" in unknown.output
