@@ -37,6 +37,7 @@ class ProfileConfig(BaseModel):
     validation_branches: int = Field(ge=0)
     segment_frames: int = PositiveInt
     reference_branch: str | None
+    synthetic_frames: int = PositiveInt
     heavy_features: list[str]
     workers: int = Field(ge=0)
 

@@ -199,3 +199,88 @@ def _captions(errors: Mapping) -> dict[str, str]:
                 parts.append(f"{key.replace('_', ' ')} {number:.3f}")
         captions[name] = "held-out " + ", ".join(parts[:2]) if parts else ""
     return captions
+
+
+def markdown(store: ProfileStore, command: str, plots_prefix: str) -> str:
+    """The benchmark page of a profile: what was measured, how fast, how well."""
+    meta = store.read_meta()
+    config = Config(**meta["config"])
+    steps = meta.get("steps", {})
+    total_s = sum(step.get("wall_s", 0.0) for step in steps.values())
+    device = meta["device"]
+    lines = [
+        "# Profiler benchmark",
+        "",
+        f"Made by `{command}` on {device['cpu_model']} ({device['logical_cores']} "
+        f"cores, {device['memory_gb']} GB; GPUs: "
+        f"{', '.join(device['gpus']) or 'none'}), {meta['created']}. Libraries: "
+        + ", ".join(f"{k} {v}" for k, v in meta.get("libraries", {}).items())
+        + ".",
+        "",
+        "## Size and time",
+        "",
+        *_space_lines(store, config),
+        "",
+        "| step | wall time | rows written |",
+        "|---|---|---|",
+        *[
+            f"| {name} | {info['wall_s'] / 60:.1f} min | {info.get('rows', '')} |"
+            for name, info in steps.items()
+        ],
+        f"| **total** | **{total_s / 60:.1f} min** | |",
+        "",
+        "## Held-out error of every model",
+        "",
+        *_error_table(meta.get("errors", {})),
+        "",
+        "## Plots",
+        "",
+        *[
+            f"![{name}]({plots_prefix}{name}.png)"
+            for name in (
+                "detector_latency",
+                "tracker_latency",
+                "accuracy_latency",
+                "predicted_vs_measured",
+            )
+        ],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _space_lines(store: ProfileStore, config: Config) -> list[str]:
+    from approxrt.branches.space import BranchSpace
+
+    space = BranchSpace.from_config(config)
+    trackers = {(b.tracker, b.downsample) for b in space if b.tracker}
+    profile = config.profile
+    lines = [
+        f"- Branch space: **{len(space)} branches** from {len(space.kernels)} detector "
+        f"kernels and {len(trackers)} (tracker, downsample) pairs.",
+        f"- Contention fitted on: {', '.join(map(str, fitted_levels(config)))}; "
+        f"held out (scored, never fitted): {', '.join(profile.heldout_levels)}.",
+        f"- Frame sizes timed: "
+        f"{', '.join(f'{w}x{h}' for w, h in profile.frame_sizes)}.",
+    ]
+    if store.has_table("accuracy/segments"):
+        segments = store.read_table("accuracy/segments")
+        videos = segments.groupby("video").segment.nunique()
+        lines.append(
+            f"- Accuracy: {segments.branch.nunique()} branches scored on "
+            + ", ".join(f"{v} ({n} segments)" for v, n in videos.items())
+            + f", {profile.segment_frames} frames per segment."
+        )
+    return lines
+
+
+def _error_table(errors: Mapping) -> list[str]:
+    lines = ["| model | held-out error |", "|---|---|"]
+    for name, value in errors.items():
+        if isinstance(value, dict):
+            shown = ", ".join(
+                f"{k} {v:.1%}" if k.endswith("mape") else f"{k} {v:.4g}"
+                for k, v in value.items()
+                if isinstance(v, float | int) and not isinstance(v, bool)
+            )
+            lines.append(f"| {name} | {shown} |")
+    return lines

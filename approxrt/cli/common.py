@@ -49,6 +49,16 @@ def command_line(ctx: click.Context) -> str:
     """The options given to this command, as a line that reruns it (for reports)."""
     parts = ["approxrt", *ctx.command_path.split()[1:]]
     for param in ctx.command.params:
-        if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
-            parts += [param.opts[0], shlex.quote(str(ctx.params[param.name]))]
+        if ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[param.name]
+        values = list(value) if isinstance(value, tuple) else [value]
+        if isinstance(param, click.Argument):
+            parts += [shlex.quote(str(v)) for v in values]
+        elif getattr(param, "is_flag", False):
+            flag = param.opts[0] if value else param.secondary_opts[0]
+            parts.append(flag)
+        else:
+            for v in values:
+                parts += [param.opts[0], shlex.quote(str(v))]
     return " ".join(parts)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
 from approxrt.cli.app import main
-from approxrt.cli.common import config_from, parse_branch
+from approxrt.cli.common import command_line, config_from, parse_branch
 
 _OUT = click.option(
     "--out",
@@ -86,9 +87,10 @@ def profile_run(
     from approxrt.profiler import steps
 
     config = config_from(config_path, models_dir=models_dir)
-    specs = _video_specs(videos, truths, synthetic, max_frames)
+    specs = _video_specs(videos, truths, synthetic, max_frames, config)
     try:
         store, config = steps.create_or_open(out_dir, config)
+        store.update_meta(command=command_line(click.get_current_context()))
         steps.record_models(store, config)
         steps.latency_step(
             store,
@@ -160,7 +162,7 @@ def profile_accuracy(
     from approxrt.profiler import steps
 
     config = config_from(config_path, models_dir=models_dir)
-    specs = _video_specs(videos, truths, synthetic, max_frames)
+    specs = _video_specs(videos, truths, synthetic, max_frames, config)
     try:
         store, config = steps.create_or_open(out_dir, config)
         steps.record_models(store, config)
@@ -188,9 +190,17 @@ def profile_fit(profile_dir, no_plots):
 
 @profile.command(name="show")
 @_PROFILE_DIR
-def profile_show(profile_dir):
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the benchmark page here, with the plots copied beside it.",
+)
+def profile_show(profile_dir, markdown_path):
     """Summarise a profile: device, steps, held-out errors, best branches, plots."""
     click.echo(_describe(profile_dir))
+    if markdown_path:
+        _write_markdown(profile_dir, markdown_path)
 
 
 @profile.command(name="predict")
@@ -243,6 +253,23 @@ def _describe(profile_dir: Path) -> str:
         raise _fail(error) from None
 
 
+def _write_markdown(profile_dir: Path, path: Path) -> None:
+    import shutil
+
+    from approxrt.profiler.report import markdown
+    from approxrt.profiler.store import open_profile
+
+    store = open_profile(profile_dir)
+    prefix = f"{path.stem}_"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for plot in store.plots_dir.glob("*.png"):
+        shutil.copyfile(plot, path.parent / f"{prefix}{plot.name}")
+    meta = store.read_meta()
+    made_by = meta.get("command") or command_line(click.get_current_context())
+    path.write_text(markdown(store, made_by, prefix))
+    click.echo(f"wrote {path}")
+
+
 def _frame_size(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
     if not (sep and width.isdigit() and height.isdigit()) or "0" in (width, height):
@@ -252,7 +279,9 @@ def _frame_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _video_specs(videos, truths, synthetic: bool, max_frames: int | None) -> list:
+def _video_specs(
+    videos, truths, synthetic: bool, max_frames: int | None, config
+) -> list:
     from approxrt.profiler.accuracy import VideoSpec, synthetic_videos
 
     if len(truths) > len(videos):
@@ -269,7 +298,8 @@ def _video_specs(videos, truths, synthetic: bool, max_frames: int | None) -> lis
             else:
                 given = None if truth in (None, "-") else truth
                 specs.append(VideoSpec.from_path(video, given, max_frames=max_frames))
-        specs += synthetic_videos(frames=max_frames or 200) if synthetic else []
+        frames = min(max_frames or math.inf, config.profile.synthetic_frames)
+        specs += synthetic_videos(frames=frames) if synthetic else []
     except (ValueError, FileNotFoundError) as error:
         raise click.BadParameter(str(error), param_hint="VIDEOS") from None
     return specs
