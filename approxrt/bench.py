@@ -26,6 +26,7 @@ from approxrt.evaluation.coco import coco_scores
 from approxrt.evaluation.mot_io import BoxTable, read_mot_gt
 from approxrt.frame import Frame
 from approxrt.loop import BranchSchedule, FixedBranch, run_loop
+from approxrt.profiler.fingerprint import cpu_model
 from approxrt.runner import prepare_kernel
 from approxrt.sources import open_source
 from approxrt.stats import RunStats
@@ -261,7 +262,7 @@ def machine_info() -> dict:
     import torch
 
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "logical_cores": psutil.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -270,16 +271,6 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "opencv": cv2.__version__,
     }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def save_json(results: dict, path: Path) -> None:

@@ -38,7 +38,7 @@ DEVICE_KEYS = ("cpu_model", "logical_cores", "gpus")
 def device_fingerprint() -> dict:
     """CPU model, cores, memory, GPUs and OS of this machine."""
     return {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "logical_cores": psutil.cpu_count(logical=True),
         "physical_cores": psutil.cpu_count(logical=False),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -77,7 +77,8 @@ def device_mismatch(recorded: dict, here: dict) -> list[str]:
     ]
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

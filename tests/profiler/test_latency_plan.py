@@ -8,7 +8,12 @@ import pytest
 from approxrt.branches.space import BranchSpace
 from approxrt.config import load_config
 from approxrt.contention import ContentionLevels
-from approxrt.profiler.latency import contention_visits, profile_latency
+from approxrt.profiler.latency import (
+    contention_visits,
+    profile_latency,
+    split_samples,
+    spread_rounds,
+)
 from approxrt.profiler.latency_branches import (
     MAX_FRAMES,
     gof_mean_ms,
@@ -147,3 +152,22 @@ def test_gpu_levels_are_left_out_without_a_gpu(config):
     assert len(with_gpu) == 3 * 2 * 2 + 2
     assert [v.levels for v in without if v.levels.gpu_pct > 0] == []
     assert len(without) == 3 * 2 + 1
+
+
+def test_a_detector_cells_samples_are_split_into_near_equal_rounds():
+    assert split_samples(15, 3) == [5, 5, 5]
+    assert split_samples(7, 3) == [3, 2, 2]
+    assert split_samples(2, 3) == [1, 1]  # never an empty round
+
+
+def test_detector_rounds_open_the_visit_sit_among_its_cells_and_close_it():
+    rounds = [["a1", "a2"], ["b1", "b2"], ["c1", "c2"]]
+    others = list("0123456")
+    spread = spread_rounds(rounds, others)
+    assert spread[:2] == ["a1", "a2"] and spread[-2:] == ["c1", "c2"]
+    middle = spread.index("b1")
+    assert 2 < middle < len(spread) - 4  # between other cells, not beside a round
+    assert sorted(spread) == sorted(
+        [c for r in rounds for c in r] + others
+    )  # nothing lost
+    assert spread_rounds([["a"]], others) == ["a", *others]
