@@ -197,7 +197,7 @@ def _captions(errors: Mapping) -> dict[str, str]:
                 parts.append(f"{key.replace('_', ' ')} {number:.1%}")
             elif key.endswith("mae"):
                 parts.append(f"{key.replace('_', ' ')} {number:.3f}")
-        captions[name] = "held-out " + ", ".join(parts[:2]) if parts else ""
+        captions[name] = "held-out " + "\n".join(parts[:2]) if parts else ""
     return captions
 
 

@@ -9,6 +9,7 @@ meta.json by every later step, so the steps of one profile always agree.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from time import perf_counter
@@ -19,12 +20,21 @@ from approxrt.config import Config
 from approxrt.profiler.fingerprint import file_sha256
 from approxrt.profiler.store import ProfileError, ProfileStore, open_profile
 
+log = logging.getLogger(__name__)
+
 
 def create_or_open(out_dir: Path, config: Config) -> tuple[ProfileStore, Config]:
     """The profile at ``out_dir`` (created for ``config`` if new) and its config."""
     if (out_dir / "meta.json").exists():
         store = open_profile(out_dir)
-        return store, profile_config(store)
+        recorded = profile_config(store)
+        if recorded != config:
+            log.warning(
+                "profile %s keeps the config it was created with; the config given "
+                "now differs and is not used (profile into a new --out to change it)",
+                out_dir,
+            )
+        return store, recorded
     store = ProfileStore.create(out_dir, config.model_dump())
     return store, config
 

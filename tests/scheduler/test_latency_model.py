@@ -239,7 +239,7 @@ def hand_models():
                 "TrackerLatencyModel",
                 ["kcf/ds2/seed", "kcf/ds2/update"],
                 tracker_features,
-                [[[1.0, 0.0, 0.5, 0.0, 0.0]], [[0.5, 0.0, 0.25, 0.0, 0.0]]],
+                [[[1.0, 0.0, 0.5, 0.0, 0.0, 0.0]], [[0.5, 0.0, 0.25, 0.0, 0.0, 0.0]]],
             ),
             "association": model(
                 "AssociationModel",
