@@ -17,7 +17,7 @@ from approxrt.profiler.plots import (
     plot_predicted_vs_measured,
     plot_tracker_latency,
 )
-from approxrt.profiler.store import ProfileStore
+from approxrt.profiler.store import ProfileStore, profile_config
 from approxrt.scheduler.profile_models import ProfileModels, load_models
 
 # Content assumed by `predict` and the accuracy-latency plot when not given:
@@ -59,7 +59,7 @@ def accuracy_latency_points(
     models: ProfileModels, tables: Mapping[str, pd.DataFrame], store: ProfileStore
 ) -> pd.DataFrame:
     """Each profiled branch's table AP50 and predicted ms at each fitted level."""
-    config = Config(**store.read_meta()["config"])
+    config = profile_config(store)
     names = sorted(tables["accuracy/segments"]["branch"].unique())
     branches = [Branch.parse(n) for n in names]
     accuracy = models.accuracy_table.predict(branches)
@@ -109,7 +109,7 @@ def predict(
 ) -> dict:
     """``{"branch", "latency_ms": {...}, "accuracy", "inputs"}`` for one branch."""
     models = load_models(store.read_models())
-    config = Config(**store.read_meta()["config"])
+    config = profile_config(store)
     features = (
         store.read_table("accuracy/features")
         if store.has_table("accuracy/features")
@@ -141,7 +141,7 @@ def predict(
 def describe(store: ProfileStore) -> str:
     """A short text summary: device, space, steps, held-out errors, plots."""
     meta = store.read_meta()
-    config = Config(**meta["config"])
+    config = profile_config(store)
     device = meta["device"]
     lines = [
         f"profile {store.path} (schema {meta['schema_version']}, {meta['created']})",
@@ -204,7 +204,7 @@ def _captions(errors: Mapping) -> dict[str, str]:
 def markdown(store: ProfileStore, command: str, plots_prefix: str) -> str:
     """The benchmark page of a profile: what was measured, how fast, how well."""
     meta = store.read_meta()
-    config = Config(**meta["config"])
+    config = profile_config(store)
     steps = meta.get("steps", {})
     total_s = sum(step.get("wall_s", 0.0) for step in steps.values())
     device = meta["device"]

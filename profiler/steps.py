@@ -18,7 +18,7 @@ from approxrt.branches.models import resolve_model
 from approxrt.branches.space import BranchSpace
 from approxrt.config import Config
 from approxrt.profiler.fingerprint import file_sha256
-from approxrt.profiler.store import ProfileError, ProfileStore, open_profile
+from approxrt.profiler.store import ProfileStore, open_profile, profile_config
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +37,6 @@ def create_or_open(out_dir: Path, config: Config) -> tuple[ProfileStore, Config]
         return store, recorded
     store = ProfileStore.create(out_dir, config.model_dump())
     return store, config
-
-
-def profile_config(store: ProfileStore) -> Config:
-    """The config a profile was made with (the one all its steps use)."""
-    recorded = store.read_meta().get("config")
-    try:
-        return Config(**recorded)
-    except Exception as error:  # pydantic's ValidationError, or a non-dict
-        raise ProfileError(
-            f"profile {store.path}/meta.json: its config is not valid here ({error})"
-        ) from None
 
 
 def record_models(store: ProfileStore, config: Config) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from approxrt.config import Config
 from approxrt.profile_schema import META_JSON, SCHEMA_VERSION, TABLES, table_path
 from approxrt.profiler.fingerprint import (
     device_fingerprint,
@@ -176,6 +177,17 @@ class ProfileStore:
                 f"profile {path}: corrupt JSON at line {error.lineno} column "
                 f"{error.colno} ({error.msg}); the file is truncated or damaged"
             ) from None
+
+
+def profile_config(store: ProfileStore) -> Config:
+    """The config a profile was made with (the one all its steps use)."""
+    recorded = store.read_meta().get("config")
+    try:
+        return Config(**recorded)
+    except Exception as error:  # pydantic's ValidationError, or a non-dict
+        raise ProfileError(
+            f"profile {store.path}/meta.json: its config is not valid here ({error})"
+        ) from None
 
 
 def open_profile(path: str | Path, on_other_device: str = "warn") -> ProfileStore:

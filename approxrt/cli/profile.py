@@ -178,11 +178,11 @@ def profile_accuracy(
 def profile_fit(profile_dir, no_plots):
     """Fit the latency and accuracy models; write them with their held-out error."""
     from approxrt.profiler import steps
-    from approxrt.profiler.store import open_profile
+    from approxrt.profiler.store import open_profile, profile_config
 
     try:
         store = open_profile(profile_dir)
-        steps.fit_step(store, steps.profile_config(store), plots=not no_plots)
+        steps.fit_step(store, profile_config(store), plots=not no_plots)
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from None
     click.echo(_describe(profile_dir))

@@ -10,11 +10,12 @@ from click.testing import CliRunner
 
 from approxrt.branch import Branch
 from approxrt.cli import main
+from approxrt.config import load_config
 from approxrt.contention import ContentionLevels
 from approxrt.profile_schema import TABLES
 from approxrt.profiler.fit import fit_profile
-from approxrt.profiler.steps import profile_config
-from approxrt.profiler.store import open_profile
+from approxrt.profiler.steps import create_or_open
+from approxrt.profiler.store import open_profile, profile_config
 
 TINY_CONFIG = Path(__file__).parent / "data" / "tiny_profile.yaml"
 BRANCH = "yolox_nano/s320/si4/medianflow/ds2"
@@ -132,3 +133,11 @@ def test_predict_refuses_a_bad_frame_size_and_an_unknown_branch(profile_dir):
         main, ["profile", "predict", str(profile_dir), "--branch", "yolo/s1/si1"]
     )
     assert unknown.exit_code == 2 and "unknown detector" in unknown.output
+
+
+def test_a_later_step_keeps_the_profiles_config_and_says_so(profile_dir, caplog):
+    other = load_config(TINY_CONFIG).replace(sla_ms=99.0)
+    with caplog.at_level("WARNING"):
+        _, config = create_or_open(profile_dir, other)
+    assert config == profile_config(open_profile(profile_dir))
+    assert config.sla_ms is None and "config given now differs" in caplog.text
