@@ -157,7 +157,8 @@ class JobRunner:
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 multiprocessing.get_context("spawn"),
-                initializer=_single_threaded,
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
             )
         futures: dict[Future, int] = {
             self._pool.submit(execute, jobs[i]): i for i in _longest_first(jobs)
@@ -222,8 +223,22 @@ def _run_here(job: Job, bar: tqdm) -> Any:
     return result
 
 
+def _start_worker(parent_pid: int) -> None:
+    """Local worker start-up: die with the parent, and run single-threaded.
+
+    A worker outliving its parent kept replaying for an hour after the profile
+    that started it was killed, and loaded the cores under the next profile's
+    latency measurements. (A watchdog rather than the kernel's death signal: the
+    pool may start workers from a thread that ends before they do.)
+    """
+    from approxrt.profiler.contention.processes import exit_when_parent_exits
+
+    exit_when_parent_exits(parent_pid)
+    _single_threaded()
+
+
 def _single_threaded() -> None:
-    """Worker start-up: one thread per process, since the pool is the parallelism.
+    """One thread per process, since the pool is the parallelism.
 
     OpenCV's own thread pool in every worker would oversubscribe the cores and
     make each tracker frame slower, not faster.

@@ -73,6 +73,11 @@ def die_with_parent(parent_pid: int) -> None:
     _ask_kernel_to_kill_me_with_parent()
     if os.getppid() != parent_pid:  # the parent died before the request took hold
         os._exit(1)
+    exit_when_parent_exits(parent_pid)
+
+
+def exit_when_parent_exits(parent_pid: int) -> None:
+    """Watch from a thread of this process that `parent_pid` is still its parent."""
     threading.Thread(
         target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True
     ).start()
