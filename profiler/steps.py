@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def create_or_open(out_dir: Path, config: Config) -> tuple[ProfileStore, Config]:
-    """The profile at ``out_dir`` (created for ``config`` if new) and its config."""
+    """The profile at ``out_dir`` and its config; a new one is created for
+    ``config`` with the hashes of the model files it uses."""
     if (out_dir / "meta.json").exists():
         store = open_profile(out_dir)
         recorded = profile_config(store)
@@ -36,6 +37,7 @@ def create_or_open(out_dir: Path, config: Config) -> tuple[ProfileStore, Config]
             )
         return store, recorded
     store = ProfileStore.create(out_dir, config.model_dump())
+    record_models(store, config)
     return store, config
 
 

@@ -26,6 +26,9 @@ _CONFIG = click.option(
 )
 _MODELS = click.option("--models", "models_dir", help="Folder holding model files.")
 _PROGRESS = click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+_NO_CONTENTION = click.option(
+    "--no-contention", is_flag=True, help="Measure latency on the idle device only."
+)
 _MAX_FRAMES = click.option(
     "--max-frames",
     type=click.IntRange(min=1),
@@ -66,9 +69,7 @@ def profile():
 @click.option(
     "--ray", "ray_address", help="Run the accuracy replay on this Ray cluster."
 )
-@click.option(
-    "--no-contention", is_flag=True, help="Measure latency on the idle device only."
-)
+@_NO_CONTENTION
 @_MAX_FRAMES
 @_PROGRESS
 def profile_run(
@@ -91,7 +92,6 @@ def profile_run(
     try:
         store, config = steps.create_or_open(out_dir, config)
         store.update_meta(command=command_line(click.get_current_context()))
-        steps.record_models(store, config)
         steps.latency_step(
             store,
             config,
@@ -115,9 +115,7 @@ def profile_run(
 @_OUT
 @_CONFIG
 @_MODELS
-@click.option(
-    "--no-contention", is_flag=True, help="Measure latency on the idle device only."
-)
+@_NO_CONTENTION
 @_PROGRESS
 def profile_latency(
     video, out_dir, config_path, models_dir, no_contention, no_progress
@@ -128,7 +126,6 @@ def profile_latency(
     config = config_from(config_path, models_dir=models_dir)
     try:
         store, config = steps.create_or_open(out_dir, config)
-        steps.record_models(store, config)
         rows = steps.latency_step(
             store, config, video, contention=not no_contention, progress=not no_progress
         )
@@ -165,7 +162,6 @@ def profile_accuracy(
     specs = _video_specs(videos, truths, synthetic, max_frames, config)
     try:
         store, config = steps.create_or_open(out_dir, config)
-        steps.record_models(store, config)
         rows = steps.accuracy_step(store, config, specs, ray_address, not no_progress)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise _fail(error) from None
