@@ -1,0 +1,76 @@
+"""Learning from live latencies: an online correction and an error margin.
+
+`LatencyFeedback` compares each frame's measured latency with what the profile
+predicted for it under the sensed contention:
+
+- **Correction**: one factor for detection frames and one for tracking frames,
+  ``measured / predicted``. A factor rises at once to a reading well above it
+  (contention arrived: the next decision must already plan for it) and
+  relaxes slowly (one quiet frame is no proof the load has gone). This is
+  what handles contention the profile never saw — memory-bandwidth pressure
+  the OS does not report, a real co-running program.
+- **Margin**: the distribution of ``measured / predicted`` per group of frames,
+  *after* correction. The policy plans with predicted latency x the margin, a
+  high quantile of the recent ratios, instead of a fixed 1.3: tight when
+  predictions are good, wider when the device is erratic.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class LatencyFeedback:
+    """Correction factors and the planning margin, from measured latencies.
+
+    Args:
+        jump: a reading this much above the factor (1.25 = 25 %) replaces it.
+        relax: weight of each new reading otherwise (exponential smoothing).
+        margin_quantile: quantile of the recent per-group ratios used as margin.
+        margin_window: groups of frames the margin is taken over.
+        margin_prior: margin while fewer than ``margin_min_groups`` are known.
+        margin_bounds: the margin is kept within these.
+    """
+
+    jump: float = 1.25
+    relax: float = 0.2
+    margin_quantile: float = 0.95
+    margin_window: int = 100
+    margin_min_groups: int = 8
+    margin_prior: float = 1.15
+    margin_bounds: tuple[float, float] = (1.0, 2.0)
+    factors: dict[str, float] = field(
+        default_factory=lambda: {"detect": 1.0, "track": 1.0}
+    )
+
+    def __post_init__(self) -> None:
+        self._ratios: deque[float] = deque(maxlen=self.margin_window)
+
+    def observe_frame(self, kind: str, measured_ms: float, predicted_ms: float) -> None:
+        """One frame of ``kind`` (``"detect"`` or ``"track"``) against its raw
+        (uncorrected) prediction."""
+        if predicted_ms <= 0 or not np.isfinite(measured_ms):
+            return
+        ratio = float(np.clip(measured_ms / predicted_ms, 0.2, 20.0))
+        factor = self.factors[kind]
+        if ratio > factor * self.jump:
+            self.factors[kind] = ratio
+        else:
+            self.factors[kind] = (1 - self.relax) * factor + self.relax * ratio
+
+    def observe_group(self, measured_mean_ms: float, planned_mean_ms: float) -> None:
+        """A finished group of frames against its corrected prediction."""
+        if planned_mean_ms > 0 and np.isfinite(measured_mean_ms):
+            self._ratios.append(measured_mean_ms / planned_mean_ms)
+
+    @property
+    def margin(self) -> float:
+        """Predicted latency is multiplied by this before it is held to the SLA."""
+        if len(self._ratios) < self.margin_min_groups:
+            return self.margin_prior
+        quantile = float(np.quantile(self._ratios, self.margin_quantile))
+        return float(np.clip(quantile, *self.margin_bounds))

@@ -1,0 +1,236 @@
+"""`AdaptivePolicy`: the most accurate branch that fits the SLA, per group of frames.
+
+At each decision (the first frame of a group of frames), for every branch at
+once (numpy arrays, bound once at start-up):
+
+1. **content** from the latest results: boxes per frame, their size and speed;
+2. **contention** from the OS (`ContentionSensor`);
+3. **latency**: the profile's prediction at that contention and content, times
+   the live correction factors (`LatencyFeedback`), plus the switching cost
+   from the running kernel amortised over the group;
+4. **accuracy**: content-aware when the profile has the model, else the table;
+5. **choice**: the most accurate branch whose latency x margin fits the SLA,
+   the margin being a high quantile of recent prediction errors; the running
+   branch stays unless another is more accurate by ``hysteresis_ap``; the
+   fastest branch when none fits.
+
+`AdaptivePolicy.approxdet_style` builds the ablation the benchmark compares
+with: a fixed 1.3 margin, the content-agnostic table, contention looked up at
+the nearest profiled level, and no online correction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from time import perf_counter
+
+import numpy as np
+
+from approxrt.branch import Branch
+from approxrt.contention import ContentionLevels
+from approxrt.decision import Decision, DecisionContext
+from approxrt.result import FrameResult
+from approxrt.scheduler.content import Content, ContentEstimate
+from approxrt.scheduler.feedback import LatencyFeedback
+from approxrt.scheduler.latency_components import kernel_name
+from approxrt.scheduler.profile_models import ProfileModels
+from approxrt.scheduler.sensor import ContentionSensor
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What was predicted for the running group, to compare with what happens."""
+
+    index: int
+    detect_ms: float  # raw (uncorrected) prediction of its detection frame
+    track_ms: float  # raw prediction of one of its tracking frames
+    planned_mean_ms: float  # corrected mean over the group, as planned
+
+
+class AdaptivePolicy:
+    """SLA-driven branch choice over a profiled branch space.
+
+    Args:
+        models: the profile's fitted models.
+        branches: the candidate branches (every one must be in the profile's
+            latency model; accuracy falls back to the table's knob regression).
+        sensor: OS contention sensor; None senses nothing (an idle device).
+        feedback: correction and margin; None disables both (`fixed_margin`
+            must then be given).
+        fixed_margin: plan with this margin instead of the live one.
+        content_aware: use the content-aware accuracy model when present.
+        nearest_contention: snap the sensed contention to the nearest
+            profiled level (ApproxDet's lookup) instead of interpolating.
+        hysteresis_ap: least AP50 gain worth leaving a branch that still fits.
+        min_confidence: boxes below this do not count as content (the profile
+            counts the boxes that seed trackers).
+    """
+
+    def __init__(
+        self,
+        models: ProfileModels,
+        branches: Sequence[Branch],
+        *,
+        sensor: ContentionSensor | None = None,
+        feedback: LatencyFeedback | None = None,
+        fixed_margin: float | None = None,
+        content_aware: bool = True,
+        nearest_contention: bool = False,
+        hysteresis_ap: float = 0.01,
+        min_confidence: float = 0.3,
+    ) -> None:
+        if feedback is None and fixed_margin is None:
+            raise ValueError("AdaptivePolicy: give feedback or a fixed_margin")
+        if not branches:
+            raise ValueError("AdaptivePolicy: no candidate branches")
+        self.models = models
+        self.branches = tuple(dict.fromkeys(branches))
+        self.sensor = sensor
+        self.feedback = feedback
+        self.fixed_margin = fixed_margin
+        self.nearest_contention = nearest_contention
+        self.hysteresis_ap = hysteresis_ap
+        self.content = ContentEstimate(min_confidence)
+        self._latency = models.latency.bind(self.branches)
+        self._position = {b: i for i, b in enumerate(self.branches)}
+        self._si = self._latency.sampling_interval
+        self._kernels = [
+            kernel_name(b.detector, b.input_size, b.proposals) for b in self.branches
+        ]
+        self._content_model = models.content_light if content_aware else None
+        if self._content_model is not None:
+            self._accuracy = self._content_model.bind(self.branches)
+        self._table = self._table_accuracy(models)
+        self._plan: _Plan | None = None
+        self._group_ms: list[float] = []
+
+    @classmethod
+    def approxdet_style(
+        cls, models: ProfileModels, branches: Sequence[Branch], **kwargs
+    ) -> AdaptivePolicy:
+        """The ablation: fixed 1.3 margin, table accuracy, nearest-level lookup."""
+        return cls(
+            models,
+            branches,
+            feedback=None,
+            fixed_margin=1.3,
+            content_aware=False,
+            nearest_contention=True,
+            **kwargs,
+        )
+
+    def _table_accuracy(self, models: ProfileModels) -> np.ndarray:
+        if models.accuracy_table is None:
+            raise ValueError(
+                "AdaptivePolicy: the profile has no accuracy model; run "
+                "`approxrt profile accuracy` (or use the shipped accuracy profile)"
+            )
+        return models.accuracy_table.predict(self.branches)
+
+    # -- deciding ---------------------------------------------------------------
+
+    def decide(self, context: DecisionContext) -> Decision:
+        start = perf_counter()
+        frame_wh = (context.frame.width, context.frame.height)
+        content = self.content.current
+        levels = self._contention()
+        running = self._position.get(context.running) if context.running else None
+        stages = self.models.latency.predict(
+            self._latency,
+            levels,
+            content.objects,
+            content.object_size_px,
+            frame_wh,
+            switch_from=self._kernels[running] if running is not None else None,
+        )
+        factors = self.feedback.factors if self.feedback else {"detect": 1, "track": 1}
+        detect_ms = stages["detect_frame"] * factors["detect"]
+        track_ms = stages["track_frame"] * factors["track"]
+        mean_ms = (
+            detect_ms + (self._si - 1) * track_ms + stages["switching"]
+        ) / self._si
+        accuracy = self._predict_accuracy(content, frame_wh)
+        margin = self.margin
+        index = self._choose(mean_ms * margin, accuracy, context.sla_ms, running)
+        self._plan = _Plan(
+            index,
+            float(stages["detect_frame"][index] + stages["switching"][index]),
+            float(stages["track_frame"][index]),
+            float(mean_ms[index]),
+        )
+        self._group_ms = []
+        return Decision(
+            self.branches[index],
+            latency_ms=float(mean_ms[index]),
+            accuracy=float(accuracy[index]),
+            contention={
+                **levels.to_dict(),
+                "slowdown_detect": float(factors["detect"]),
+                "slowdown_track": float(factors["track"]),
+            },
+            details={
+                "margin": margin,
+                "objects": content.objects,
+                "scheduler_ms": (perf_counter() - start) * 1e3,
+            },
+        )
+
+    @property
+    def margin(self) -> float:
+        if self.fixed_margin is not None:
+            return self.fixed_margin
+        return self.feedback.margin
+
+    def _contention(self) -> ContentionLevels:
+        levels = self.sensor.sense() if self.sensor else ContentionLevels()
+        if not self.nearest_contention:
+            return levels
+        grid = self.models.latency.detector.surfaces_.grid
+        values = (levels.cpu, levels.membw_mbps, levels.gpu_pct)
+        nearest = [
+            min(axis, key=lambda k, v=v: abs(k - v))
+            for v, axis in zip(values, grid.axes, strict=True)
+        ]
+        return ContentionLevels(*nearest)
+
+    def _predict_accuracy(self, content: Content, frame_wh) -> np.ndarray:
+        if self._content_model is None or not content.known:
+            return self._table
+        return self._content_model.predict(self._accuracy, content.features(frame_wh))
+
+    def _choose(
+        self,
+        planned_ms: np.ndarray,
+        accuracy: np.ndarray,
+        sla_ms: float | None,
+        running: int | None,
+    ) -> int:
+        if sla_ms is None:
+            return int(np.argmax(accuracy))
+        fits = planned_ms <= sla_ms
+        if not fits.any():
+            return int(np.argmin(planned_ms))
+        fitting_accuracy = np.where(fits, accuracy, -np.inf)
+        best_ap = fitting_accuracy.max()
+        if running is not None and fits[running]:
+            if accuracy[running] >= best_ap - self.hysteresis_ap:
+                return running
+        # Most accurate that fits; among equals, the fastest.
+        return int(np.argmin(np.where(fitting_accuracy >= best_ap, planned_ms, np.inf)))
+
+    # -- learning -----------------------------------------------------------------
+
+    def observe(self, result: FrameResult) -> None:
+        self.content.update(result)
+        plan = self._plan
+        if plan is None or self.feedback is None:
+            return
+        # The scheduler's own time is not part of the profiled stages.
+        measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
+        kind = "detect" if result.detected else "track"
+        predicted = plan.detect_ms if result.detected else plan.track_ms
+        self.feedback.observe_frame(kind, measured, predicted)
+        self._group_ms.append(result.latency_ms)
+        if len(self._group_ms) == int(self._si[plan.index]):
+            self.feedback.observe_group(np.mean(self._group_ms), plan.planned_mean_ms)
