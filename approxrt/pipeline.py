@@ -9,6 +9,7 @@ from approxrt.branches.detectors.base import Detector, PostprocessConfig
 from approxrt.branches.detectors.onnx_session import OnnxDetector
 from approxrt.branches.detectors.registry import detector_class
 from approxrt.branches.kernel import MultiBranchKernel, TrackerFactory
+from approxrt.branches.model_pool import ModelPool
 from approxrt.branches.models import resolve_model
 from approxrt.branches.space import validate_branch
 from approxrt.branches.trackers.association import TrackIdAssigner
@@ -67,12 +68,31 @@ def tracker_factory(config: Config) -> TrackerFactory:
     return make
 
 
-def build_kernel(config: Config, branches: Iterable[Branch]) -> MultiBranchKernel:
-    """A kernel holding every detector the ``branches`` use, each loaded once."""
-    names = list(dict.fromkeys(validate_branch(b).detector for b in branches))
+def build_model_pool(config: Config, branches: Iterable[Branch] = ()) -> ModelPool:
+    """A pool loading detectors with ``config``'s files and device; the detectors
+    ``branches`` use are loaded now, others when a stream first needs them."""
+    pool = ModelPool(load=lambda name: build_detector(name, config))
+    pool.require(dict.fromkeys(validate_branch(b).detector for b in branches))
+    return pool
+
+
+def build_kernel(
+    config: Config, branches: Iterable[Branch], pool: ModelPool | None = None
+) -> MultiBranchKernel:
+    """A kernel for one stream over ``pool`` (by default a new pool of its own).
+
+    Every detector the ``branches`` use is loaded into the pool once; a kernel
+    built over a pool that already holds them loads nothing. ``config``'s class
+    filter and tracking settings are the stream's own.
+    """
+    branches = list(branches)
+    if pool is None:
+        pool = build_model_pool(config, branches)
+    else:
+        pool.require(dict.fromkeys(validate_branch(b).detector for b in branches))
     class_ids = class_ids_from_names(config.classes) if config.classes else None
     return MultiBranchKernel(
-        {name: build_detector(name, config) for name in names},
+        pool,
         tracker_factory(config),
         TrackIdAssigner(
             config.association_iou_threshold,

@@ -1,6 +1,10 @@
 """Latency statistics of a run, per ARCHITECTURE.md's evaluation protocol.
 
-`RunStats` keeps numbers only (never frames), so it can follow a stream of any length.
+`RunStats` keeps numbers only (never frames) in bounded memory, so it can follow a
+daemon's stream for months: means and rates are running sums; percentiles are
+exact over the first `EXACT_QUANTILE_VALUES` values of a run (every benchmark and
+test run) and from then on come from a DDSketch, whose quantiles are within
+`SKETCH_RELATIVE_ACCURACY` of the true ones.
 """
 
 from __future__ import annotations
@@ -9,11 +13,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from ddsketch import DDSketch
 
 from approxrt.result import STAGES, FrameResult
 
 _MODEL_STAGES = ("preprocess", "infer", "postprocess")
 _KERNEL_STAGES = (*_MODEL_STAGES, "associate", "track")
+_MODEL_COLUMNS = [STAGES.index(s) for s in _MODEL_STAGES]
+_KERNEL_COLUMNS = [STAGES.index(s) for s in _KERNEL_STAGES]
+
+# 10,000 values are 80 kB per quantity, and a 10-fps stream's first 17 minutes.
+EXACT_QUANTILE_VALUES = 10_000
+SKETCH_RELATIVE_ACCURACY = 0.005
 
 
 @dataclass
@@ -49,91 +60,169 @@ class RunSummary:
         return asdict(self)
 
 
+class StreamingQuantiles:
+    """Percentiles of a stream of positive numbers in bounded memory.
+
+    Exact (numpy's) while at most ``exact_values`` (default
+    `EXACT_QUANTILE_VALUES`) were added; past that, every value goes to a
+    DDSketch (relative accuracy ``relative_accuracy``).
+    """
+
+    def __init__(
+        self,
+        exact_values: int | None = None,
+        relative_accuracy: float = SKETCH_RELATIVE_ACCURACY,
+    ) -> None:
+        self._exact = np.empty(exact_values or EXACT_QUANTILE_VALUES)
+        self._relative_accuracy = relative_accuracy
+        self._sketch: DDSketch | None = None
+        self.count = 0
+        self.total = 0.0
+        self.max = -np.inf
+
+    def add(self, value: float) -> None:
+        if self._sketch is None and self.count == len(self._exact):
+            self._sketch = DDSketch(relative_accuracy=self._relative_accuracy)
+            for kept in self._exact:
+                self._sketch.add(float(kept))
+        if self._sketch is None:
+            self._exact[self.count] = value
+        else:
+            self._sketch.add(value)
+        self.count += 1
+        self.total += value
+        self.max = max(self.max, value)
+
+    def percentiles(
+        self, qs: list[float], extra: tuple[float, ...] = ()
+    ) -> list[float]:
+        """The ``qs`` (0-100) percentiles of every value added, plus ``extra``
+        values counted this once (e.g. a group of frames still open)."""
+        if self._sketch is None:
+            values = np.concatenate([self._exact[: self.count], extra])
+            return [float(v) for v in np.percentile(values, qs)]
+        sketch = DDSketch(relative_accuracy=self._relative_accuracy)
+        sketch.merge(self._sketch)
+        for value in extra:
+            sketch.add(value)
+        return [float(sketch.get_quantile_value(q / 100)) for q in qs]
+
+
 class RunStats:
-    """Accumulates `FrameResult` numbers and summarises them."""
+    """Accumulates `FrameResult` numbers and summarises them, in bounded memory.
+
+    A frame over the SLA is judged against the SLA in force for it; a group of
+    frames against the SLA of its first frame.
+    """
 
     def __init__(self) -> None:
-        self._latency_ms: list[float] = []
-        self._frame_indices: list[int] = []
-        self._stages_ms: list[list[float]] = []
-        self._detected: list[bool] = []
+        self._latency = StreamingQuantiles()
+        self._gof_means = StreamingQuantiles()
+        self._stage_sum_ms = np.zeros(len(STAGES))
+        self._kernel_sum_ms = 0.0
+        self._detector_sum_ms = 0.0
+        self._associate_sum_ms = 0.0
+        self._track_sum_ms = 0.0  # on tracking frames only
+        self._detected = 0
+        self._first_index: int | None = None
+        self._last_index: int | None = None
+        self._frames_over_sla = 0
+        self._gofs_over_sla = 0
+        self._gof_sum_ms = 0.0
+        self._gof_frames = 0
+        self._gof_sla_ms: float | None = None
         self._branches: Counter[str] = Counter()
         self._sla_ms: float | None = None
         self._weights = "pretrained"
 
     def add(self, result: FrameResult) -> None:
-        self._latency_ms.append(result.latency_ms)
-        self._frame_indices.append(result.frame.index)
-        self._stages_ms.append([result.timings_ms.get(s, 0.0) for s in STAGES])
-        self._detected.append(result.detected)
+        stages = np.array([result.timings_ms.get(s, 0.0) for s in STAGES])
+        if result.detected or self._gof_frames == 0:
+            self._close_gof()
+            self._gof_sla_ms = result.sla_ms
+        self._gof_sum_ms += result.latency_ms
+        self._gof_frames += 1
+        self._latency.add(result.latency_ms)
+        self._stage_sum_ms += stages
+        self._kernel_sum_ms += float(stages[_KERNEL_COLUMNS].sum())
+        if result.detected:
+            self._detected += 1
+            self._detector_sum_ms += float(stages[_MODEL_COLUMNS].sum())
+            self._associate_sum_ms += float(stages[STAGES.index("associate")])
+        else:
+            self._track_sum_ms += float(stages[STAGES.index("track")])
+        index = result.frame.index
+        if self._first_index is None:
+            self._first_index = self._last_index = index
+        self._first_index = min(index, self._first_index)
+        self._last_index = max(index, self._last_index)
+        if result.sla_ms is not None and result.latency_ms > result.sla_ms:
+            self._frames_over_sla += 1
         self._branches[str(result.branch)] += 1
         self._sla_ms = result.sla_ms
         if result.weights != "pretrained":
             self._weights = result.weights
 
     def __len__(self) -> int:
-        return len(self._latency_ms)
+        return self._latency.count
 
     def summary(self) -> RunSummary:
-        if not self._latency_ms:
+        if not len(self):
             raise ValueError("RunStats.summary: no frames were recorded")
-        latency = np.asarray(self._latency_ms)
-        stages = np.asarray(self._stages_ms)
-        detected = np.asarray(self._detected)
-        gof_means = _gof_means(latency, detected)
-        stage_mean = dict(
-            zip(STAGES, stages.mean(axis=0).round(4).tolist(), strict=True)
-        )
-        model_columns = [STAGES.index(s) for s in _MODEL_STAGES]
-        kernel_columns = [STAGES.index(s) for s in _KERNEL_STAGES]
-        kernel_ms = stages[:, kernel_columns].sum(axis=1)
+        frames = len(self)
+        open_gof = (self._gof_sum_ms / self._gof_frames,) if self._gof_frames else ()
+        tracking_frames = frames - self._detected
         return RunSummary(
-            frames=len(latency),
-            detection_frames=int(detected.sum()),
-            first_frame_index=min(self._frame_indices),
-            last_frame_index=max(self._frame_indices),
-            latency_ms=_percentiles(latency),
-            gof_mean_latency_p95_ms=float(np.percentile(gof_means, 95)),
-            stage_mean_ms=stage_mean,
-            detector_ms_per_detection=_mean(
-                stages[detected][:, model_columns].sum(axis=1)
+            frames=frames,
+            detection_frames=self._detected,
+            first_frame_index=self._first_index,
+            last_frame_index=self._last_index,
+            latency_ms=_percentiles(self._latency),
+            gof_mean_latency_p95_ms=self._gof_means.percentiles([95], open_gof)[0],
+            stage_mean_ms=dict(
+                zip(
+                    STAGES, (self._stage_sum_ms / frames).round(4).tolist(), strict=True
+                )
             ),
-            associate_ms_per_detection=_mean(
-                stages[detected, STAGES.index("associate")]
-            ),
-            tracker_ms_per_tracking_frame=_mean(
-                stages[~detected, STAGES.index("track")]
-            ),
-            overhead_ms=float(np.mean(latency - kernel_ms)),
+            detector_ms_per_detection=_ratio(self._detector_sum_ms, self._detected),
+            associate_ms_per_detection=_ratio(self._associate_sum_ms, self._detected),
+            tracker_ms_per_tracking_frame=_ratio(self._track_sum_ms, tracking_frames),
+            overhead_ms=(self._latency.total - self._kernel_sum_ms) / frames,
             sla_ms=self._sla_ms,
-            frame_sla_violation_rate=_violations(latency, self._sla_ms),
-            gof_sla_violation_rate=_violations(gof_means, self._sla_ms),
+            frame_sla_violation_rate=self._rate(self._frames_over_sla, frames),
+            gof_sla_violation_rate=self._rate(
+                self._gofs_over_sla + self._open_gof_over_sla(),
+                self._gof_means.count + len(open_gof),
+            ),
             branches=dict(self._branches),
             weights=self._weights,
         )
 
+    def _close_gof(self) -> None:
+        if self._gof_frames:
+            self._gof_means.add(self._gof_sum_ms / self._gof_frames)
+            self._gofs_over_sla += self._open_gof_over_sla()
+        self._gof_sum_ms, self._gof_frames = 0.0, 0
 
-def _gof_means(latency: np.ndarray, detected: np.ndarray) -> np.ndarray:
-    starts = np.flatnonzero(detected)
-    if len(starts) == 0 or starts[0] != 0:
-        starts = np.concatenate([[0], starts])
-    return np.add.reduceat(latency, starts) / np.diff(np.append(starts, len(latency)))
+    def _open_gof_over_sla(self) -> int:
+        sla_ms = self._gof_sla_ms
+        over = sla_ms is not None and self._gof_sum_ms > sla_ms * self._gof_frames
+        return int(self._gof_frames > 0 and over)
+
+    def _rate(self, count: int, total: int) -> float | None:
+        return None if self._sla_ms is None else count / total
 
 
-def _percentiles(values: np.ndarray) -> dict[str, float]:
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+def _percentiles(values: StreamingQuantiles) -> dict[str, float]:
+    p50, p95, p99 = values.percentiles([50, 95, 99])
     return {
-        "mean": float(values.mean()),
-        "p50": float(p50),
-        "p95": float(p95),
-        "p99": float(p99),
-        "max": float(values.max()),
+        "mean": values.total / values.count,
+        "p50": p50,
+        "p95": p95,
+        "p99": p99,
+        "max": float(values.max),
     }
 
 
-def _mean(values: np.ndarray) -> float:
-    return float(values.mean()) if len(values) else 0.0
-
-
-def _violations(values: np.ndarray, sla_ms: float | None) -> float | None:
-    return None if sla_ms is None else float(np.mean(values > sla_ms))
+def _ratio(total: float, count: int) -> float:
+    return total / count if count else 0.0

@@ -1,19 +1,24 @@
 """`MultiBranchKernel`: runs any branch one frame at a time, with per-stage timings.
 
-All detectors are loaded once and handed in; a branch only picks one of them and
-passes its knobs, so switching branches never reloads weights. Trackers are cheap
-objects, made anew when the branch's tracker or downsample changes.
+A kernel is a `ModelPool` (the process's detectors, loaded once, shared by every
+stream) plus one stream's `StreamState` (its tracker, track ids, previous
+detections and running branch). A branch only picks a pooled detector and passes
+its knobs, so switching branches never reloads weights, and a second stream's
+kernel shares the first one's pool. Trackers are cheap objects, made anew when
+the branch's tracker or downsample changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from time import perf_counter
 
 import numpy as np
 
 from approxrt.branch import Branch, DetectorKnobs
 from approxrt.branches.detectors.base import Detector
+from approxrt.branches.model_pool import ModelPool
 from approxrt.branches.trackers.association import TrackIdAssigner
 from approxrt.branches.trackers.base import Tracker
 from approxrt.detections import Detections
@@ -22,11 +27,22 @@ from approxrt.frame import Frame
 TrackerFactory = Callable[[str, int], Tracker]
 
 
+@dataclass
+class StreamState:
+    """What one stream carries between frames; nothing in it is shared."""
+
+    branch: Branch | None = None  # the branch of the running group of frames
+    tracker: Tracker | None = None
+    tracker_key: tuple[str, int] | None = None
+    previous: Detections = field(default_factory=Detections.empty)
+
+
 class MultiBranchKernel:
-    """Detect-then-track execution of branches over a stream.
+    """Detect-then-track execution of branches over one stream.
 
     Args:
-        detectors: loaded detectors by family name.
+        detectors: the shared `ModelPool`, or loaded detectors by family name
+            (wrapped in a pool of their own).
         make_tracker: builds a tracker from (kind, downsample).
         assigner: gives detections the track ids of the boxes they continue.
         tracker_min_confidence: only detections at least this confident seed the
@@ -37,29 +53,36 @@ class MultiBranchKernel:
 
     def __init__(
         self,
-        detectors: Mapping[str, Detector],
+        detectors: ModelPool | Mapping[str, Detector],
         make_tracker: TrackerFactory,
         assigner: TrackIdAssigner,
         tracker_min_confidence: float = 0.3,
         class_ids: Collection[int] | None = None,
     ) -> None:
-        self.detectors = dict(detectors)
+        self.pool = (
+            detectors if isinstance(detectors, ModelPool) else ModelPool(detectors)
+        )
         self.make_tracker = make_tracker
         self.assigner = assigner
         self.tracker_min_confidence = tracker_min_confidence
         self.class_ids = None if class_ids is None else np.asarray(sorted(class_ids))
-        self.branch: Branch | None = None  # the branch of the running group of frames
-        self._tracker: Tracker | None = None
-        self._tracker_key: tuple[str, int] | None = None
-        self._previous = Detections.empty()
+        self.state = StreamState()
+
+    @property
+    def detectors(self) -> dict[str, Detector]:
+        """The pool's loaded detectors by family name."""
+        return self.pool.detectors
+
+    @property
+    def branch(self) -> Branch | None:
+        """The branch of the running group of frames (None before the first)."""
+        return self.state.branch
 
     @property
     def weights(self) -> str:
         """``"pretrained"`` or ``"random"``: the running branch's detector weights."""
         return (
-            self._detector(self.branch.detector).weights
-            if self.branch
-            else "pretrained"
+            self.pool.get(self.branch.detector).weights if self.branch else "pretrained"
         )
 
     def detect(
@@ -78,19 +101,11 @@ class MultiBranchKernel:
         Kept apart from `seed` so that cached detections (the profiler's accuracy
         replay) go through the very same association and seeding as live ones.
         """
-        detector = self._detector(branch.detector)
+        found, stage_ms = self.pool.detect(branch.detector, frame.image, branch.knobs)
         start = perf_counter()
-        prepared = detector.preprocess(frame.image, branch.knobs)
-        preprocessed = perf_counter()
-        raw = detector.infer(prepared)
-        inferred = perf_counter()
-        detections = self._keep_classes(detector.postprocess(raw, prepared))
-        postprocessed = perf_counter()
-        return detections, {
-            "preprocess": (preprocessed - start) * 1e3,
-            "infer": (inferred - preprocessed) * 1e3,
-            "postprocess": (postprocessed - inferred) * 1e3,
-        }
+        detections = self._keep_classes(found)
+        stage_ms["postprocess"] += (perf_counter() - start) * 1e3
+        return detections, stage_ms
 
     def seed(
         self, frame: Frame, branch: Branch, detections: Detections
@@ -100,10 +115,10 @@ class MultiBranchKernel:
         Gives them the track ids of the boxes they continue (stage ``associate``)
         and re-seeds ``branch``'s tracker with the confident ones (stage ``track``).
         """
-        self.branch = branch
+        self.state.branch = branch
         start = perf_counter()
-        detections = self.assigner.assign(detections, self._previous)
-        self._previous = detections
+        detections = self.assigner.assign(detections, self.state.previous)
+        self.state.previous = detections
         associated = perf_counter()
         tracker = self._tracker_for(branch)
         if tracker is None:  # every frame detected: no tracker time to count
@@ -118,19 +133,16 @@ class MultiBranchKernel:
 
     def track(self, frame: Frame) -> tuple[Detections, dict[str, float]]:
         """Move the last seeded boxes into ``frame``."""
-        if self._tracker is None:
+        if self.state.tracker is None:
             raise RuntimeError("track() before any detect(): nothing has been seeded")
         start = perf_counter()
-        detections = self._tracker.update(None, frame)
-        self._previous = detections
+        detections = self.state.tracker.update(None, frame)
+        self.state.previous = detections
         return detections, {"track": (perf_counter() - start) * 1e3}
 
     def reset(self) -> None:
         """Forget tracks and start ids over, e.g. at the start of a new video."""
-        self.branch = None
-        self._tracker = None
-        self._tracker_key = None
-        self._previous = Detections.empty()
+        self.state = StreamState()
         self.assigner.reset()
 
     def warmup(
@@ -143,13 +155,10 @@ class MultiBranchKernel:
         """Run every (detector, knobs) and tracker ``runs`` times before measuring.
 
         ``image`` is best a real frame of the stream (see `Detector.warmup`); the
-        trackers are seeded with what the first detector finds in it.
+        trackers are seeded with what the first detector finds in it. A detector
+        setting the pool already warmed at this image shape is not run again.
         """
-        by_detector: dict[str, list[DetectorKnobs]] = {}
-        for name, knobs in kernels:
-            by_detector.setdefault(name, []).append(knobs)
-        for name, knobs_list in by_detector.items():
-            self._detector(name).warmup(knobs_list, image, runs=runs)
+        self.pool.warmup(kernels, image, runs=runs)
         seeds = self._warmup_seeds(kernels, image)
         for kind, downsample in trackers:
             tracker = self.make_tracker(kind, downsample)
@@ -161,29 +170,22 @@ class MultiBranchKernel:
     ) -> Detections:
         found = Detections.empty()
         for name, knobs in list(kernels)[:1]:
-            found = self._detector(name).detect(image, knobs)
+            found = self.pool.detect(name, image, knobs)[0]
         if len(found):
             return found
         h, w = image.shape[:2]
         box = np.array([[w * 0.4, h * 0.3, w * 0.55, h * 0.7]], np.float32)
         return Detections(box, np.ones(1, np.float32), np.zeros(1, np.int64))
 
-    def _detector(self, name: str) -> Detector:
-        try:
-            return self.detectors[name]
-        except KeyError:
-            raise ValueError(
-                f"detector {name!r} is not loaded; loaded: {', '.join(self.detectors)}"
-            ) from None
-
     def _tracker_for(self, branch: Branch) -> Tracker | None:
+        state = self.state
         if branch.tracker is None:
-            self._tracker, self._tracker_key = None, None
+            state.tracker, state.tracker_key = None, None
             return None
         key = (branch.tracker, branch.downsample)
-        if key != self._tracker_key:
-            self._tracker, self._tracker_key = self.make_tracker(*key), key
-        return self._tracker
+        if key != state.tracker_key:
+            state.tracker, state.tracker_key = self.make_tracker(*key), key
+        return state.tracker
 
     def _keep_classes(self, detections: Detections) -> Detections:
         if self.class_ids is None:

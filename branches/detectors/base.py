@@ -67,6 +67,9 @@ class Detector(ABC):
     min_input_size: ClassVar[int] = 128
     max_input_size: ClassVar[int] = 1280
     default_input_size: ClassVar[int] = 416
+    # Whether several threads may run this detector at once; the model pool puts
+    # a lock around detectors that say no (e.g. knobs stored on the model).
+    thread_safe: ClassVar[bool] = False
 
     # "pretrained" or "random"; random weights are for latency work only.
     weights: str = "pretrained"

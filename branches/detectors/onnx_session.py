@@ -405,6 +405,9 @@ class OnnxDetector(Detector):
     """
 
     default_rect_input: ClassVar[bool] = True
+    # Preprocess and decode keep no per-call state; ONNX Runtime's run is
+    # documented as safe to call from several threads.
+    thread_safe: ClassVar[bool] = True
 
     def __init__(
         self,
