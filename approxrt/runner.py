@@ -25,6 +25,7 @@ from approxrt.config import Config
 from approxrt.frame import Frame
 from approxrt.loop import BranchPolicy, run_loop
 from approxrt.pipeline import build_kernel
+from approxrt.signals import StopRequest, stop_on_signals
 from approxrt.sinks import OutputDir, open_sinks
 from approxrt.sources import open_source
 from approxrt.stats import RunStats, RunSummary
@@ -57,11 +58,13 @@ class RunReport:
     source: str
     bad_frames: int
     frame_errors: FrameErrors
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM before the source ended
 
     def to_dict(self) -> dict:
         return {
             "source": self.source,
             "out_dir": str(self.out_dir),
+            "interrupted": self.interrupted,
             "bad_frames": self.bad_frames,
             "frame_errors": self.frame_errors.count,
             "first_frame_errors": self.frame_errors.first,
@@ -109,7 +112,9 @@ def run_source(
         errors = FrameErrors()
         stats = RunStats()
         total = _expected_frames(frames.frame_count, config.max_frames)
-        with OutputDir(out_dir, overwrite=overwrite) as out:
+        # SIGINT/SIGTERM from here on stop the run after the frame in hand and
+        # keep every processed frame's results (summary.json: "interrupted").
+        with stop_on_signals() as stop, OutputDir(out_dir, overwrite=overwrite) as out:
             sinks = open_sinks(out, outputs, classes=class_ids, fps=frames.fps)
             results = run_loop(
                 itertools.islice(itertools.chain([first], frames), config.max_frames),
@@ -118,15 +123,20 @@ def run_source(
                 sla_ms=config.sla_ms,
                 on_error=errors,
             )
-            for result in tqdm(
-                results,
-                total=total,
-                unit="frame",
-                disable=not progress,
-                desc=Path(str(source)).name,
-            ):
-                stats.add(result)
-                sinks.write(result)
+            interrupted = _record(
+                tqdm(
+                    results,
+                    total=total,
+                    unit="frame",
+                    disable=not progress,
+                    desc=Path(str(source)).name,
+                ),
+                stats,
+                sinks,
+                stop,
+            )
+            if interrupted and not len(stats):
+                raise RuntimeError(f"{source}: stopped before any frame was processed")
             if not len(stats):
                 raise RuntimeError(
                     f"{source}: every frame failed ({errors.count}); first: "
@@ -135,8 +145,26 @@ def run_source(
             report = RunReport(
                 stats.summary(), Path(out_dir), str(source), frames.bad_frames, errors
             )
+            report.interrupted = interrupted
             (out / SUMMARY_JSON).write_text(json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def _record(results, stats: RunStats, sinks, stop: StopRequest) -> bool:
+    """Hand each result to ``stats`` and ``sinks`` until the results end (False)
+    or a stop signal comes (True). A second signal (`KeyboardInterrupt`) can land
+    inside a sink's write: its last line may then be cut short."""
+    try:
+        for result in results:
+            stats.add(result)
+            sinks.write(result)
+            if stop.requested:
+                return True
+    except KeyboardInterrupt:
+        return True
+    finally:
+        results.close()
+    return False
 
 
 def _expected_frames(frame_count: int | None, max_frames: int | None) -> int | None:

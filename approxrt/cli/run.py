@@ -142,6 +142,8 @@ def format_run_report(report: dict) -> str:
         lines.append(
             f"WEIGHTS: {report['weights']} (latency only, accuracy meaningless)"
         )
+    if report.get("interrupted"):
+        lines.append("INTERRUPTED: stopped by a signal; the frames above are kept")
     if report["bad_frames"] or report["frame_errors"]:
         lines.append(
             f"skipped: {report['bad_frames']} unreadable frames, "
