@@ -52,6 +52,7 @@ class ContentEstimate:
         self.min_confidence = min_confidence
         self.weight = 1.0 / frames
         self.current = Content()
+        self.last_count = 0  # confident boxes of the latest frame
         self._centres: dict[int, np.ndarray] = {}
         self._area_px2 = 0.0
 
@@ -60,6 +61,7 @@ class ContentEstimate:
         keep = detections.confidence >= self.min_confidence
         xyxy = detections.xyxy[keep]
         ids = detections.tracker_id[keep].tolist()
+        self.last_count = len(ids)
         centres = (xyxy[:, :2] + xyxy[:, 2:]) / 2
         moves = [
             float(np.hypot(*(centre - self._centres[i])))

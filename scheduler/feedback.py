@@ -6,7 +6,10 @@ predicted for it under the sensed contention:
 - **Correction**: one factor for detection frames and one for tracking frames,
   ``measured / predicted``. A factor rises at once to a reading well above it
   (contention arrived: the next decision must already plan for it) and
-  relaxes slowly (one quiet frame is no proof the load has gone). This is
+  relaxes slowly (one quiet frame is no proof the load has gone). A factor
+  no frame has updated for a while drifts towards the other one (a branch
+  without tracking says nothing about trackers, but the load it measures
+  likely slows them alike). This is
   what handles contention the profile never saw — memory-bandwidth pressure
   the OS does not report, a real co-running program.
 - **Margin**: the distribution of ``measured / predicted`` per group of frames,
@@ -38,17 +41,19 @@ class LatencyFeedback:
 
     jump: float = 1.25
     relax: float = 0.2
-    margin_quantile: float = 0.95
+    margin_quantile: float = 0.99
     margin_window: int = 100
     margin_min_groups: int = 8
     margin_prior: float = 1.15
     margin_bounds: tuple[float, float] = (1.0, 2.0)
+    stale_frames: int = 30
     factors: dict[str, float] = field(
         default_factory=lambda: {"detect": 1.0, "track": 1.0}
     )
 
     def __post_init__(self) -> None:
         self._ratios: deque[float] = deque(maxlen=self.margin_window)
+        self._frames_since = dict.fromkeys(self.factors, 0)
 
     def observe_frame(self, kind: str, measured_ms: float, predicted_ms: float) -> None:
         """One frame of ``kind`` (``"detect"`` or ``"track"``) against its raw
@@ -61,6 +66,15 @@ class LatencyFeedback:
             self.factors[kind] = ratio
         else:
             self.factors[kind] = (1 - self.relax) * factor + self.relax * ratio
+        for other in self._frames_since:
+            self._frames_since[other] += 1
+        self._frames_since[kind] = 0
+        for other, frames in self._frames_since.items():
+            if frames > self.stale_frames:
+                drift = self.relax / self.stale_frames
+                self.factors[other] += drift * (
+                    self.factors[kind] - self.factors[other]
+                )
 
     def observe_group(self, measured_mean_ms: float, planned_mean_ms: float) -> None:
         """A finished group of frames against its corrected prediction."""

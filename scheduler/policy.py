@@ -43,9 +43,18 @@ class _Plan:
     """What was predicted for the running group, to compare with what happens."""
 
     index: int
+    objects: float  # the content it was predicted for
     detect_ms: float  # raw (uncorrected) prediction of its detection frame
     track_ms: float  # raw prediction of one of its tracking frames
+    detect_ms_per_object: float  # how both change with one more object, so
+    track_ms_per_object: float  # a frame is judged by the content it really had
     planned_mean_ms: float  # corrected mean over the group, as planned
+
+    def raw_ms(self, detected: bool, objects: int) -> float:
+        """The profile's ms for a frame of this group holding ``objects`` boxes."""
+        if detected:
+            return self.detect_ms + self.detect_ms_per_object * (objects - self.objects)
+        return self.track_ms + self.track_ms_per_object * (objects - self.objects)
 
 
 class AdaptivePolicy:
@@ -63,6 +72,9 @@ class AdaptivePolicy:
         nearest_contention: snap the sensed contention to the nearest
             profiled level (ApproxDet's lookup) instead of interpolating.
         hysteresis_ap: least AP50 gain worth leaving a branch that still fits.
+        hysteresis_sla: share of the SLA a branch other than the running one
+            must leave free to be chosen (the running one only has to fit), so
+            a plan near the SLA does not flap with every noisy measurement.
         min_confidence: boxes below this do not count as content (the profile
             counts the boxes that seed trackers).
     """
@@ -78,6 +90,7 @@ class AdaptivePolicy:
         content_aware: bool = True,
         nearest_contention: bool = False,
         hysteresis_ap: float = 0.01,
+        hysteresis_sla: float = 0.05,
         min_confidence: float = 0.3,
     ) -> None:
         if feedback is None and fixed_margin is None:
@@ -91,6 +104,7 @@ class AdaptivePolicy:
         self.fixed_margin = fixed_margin
         self.nearest_contention = nearest_contention
         self.hysteresis_ap = hysteresis_ap
+        self.hysteresis_sla = hysteresis_sla
         self.content = ContentEstimate(min_confidence)
         self._latency = models.latency.bind(self.branches)
         self._position = {b: i for i, b in enumerate(self.branches)}
@@ -152,12 +166,13 @@ class AdaptivePolicy:
         ) / self._si
         accuracy = self._predict_accuracy(content, frame_wh)
         margin = self.margin
+        if not content.known:
+            # Nothing seen yet: tracking costs depend on the scene, so the first
+            # group is one detection frame, after which the content is known.
+            mean_ms = np.where(self._si > 1, np.inf, mean_ms)
         index = self._choose(mean_ms * margin, accuracy, context.sla_ms, running)
-        self._plan = _Plan(
-            index,
-            float(stages["detect_frame"][index] + stages["switching"][index]),
-            float(stages["track_frame"][index]),
-            float(mean_ms[index]),
+        self._plan = self._plan_for(
+            index, stages, float(mean_ms[index]), levels, content, frame_wh
         )
         self._group_ms = []
         return Decision(
@@ -174,6 +189,26 @@ class AdaptivePolicy:
                 "objects": content.objects,
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
+        )
+
+    def _plan_for(self, index, stages, mean_ms, levels, content, frame_wh) -> _Plan:
+        """The chosen branch's raw prediction, and its slope in the object count."""
+        one_more = self.models.latency.predict(
+            [self.branches[index]],
+            levels,
+            content.objects + 1.0,
+            content.object_size_px,
+            frame_wh,
+        )
+        detect, track = stages["detect_frame"][index], stages["track_frame"][index]
+        return _Plan(
+            index=index,
+            objects=content.objects,
+            detect_ms=float(detect + stages["switching"][index]),
+            track_ms=float(track),
+            detect_ms_per_object=float(one_more["detect_frame"][0] - detect),
+            track_ms_per_object=float(one_more["track_frame"][0] - track),
+            planned_mean_ms=mean_ms,
         )
 
     @property
@@ -208,7 +243,9 @@ class AdaptivePolicy:
     ) -> int:
         if sla_ms is None:
             return int(np.argmax(accuracy))
-        fits = planned_ms <= sla_ms
+        fits = planned_ms <= sla_ms * (1.0 - self.hysteresis_sla)
+        if running is not None:
+            fits[running] = planned_ms[running] <= sla_ms
         if not fits.any():
             return int(np.argmin(planned_ms))
         fitting_accuracy = np.where(fits, accuracy, -np.inf)
@@ -229,7 +266,7 @@ class AdaptivePolicy:
         # The scheduler's own time is not part of the profiled stages.
         measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
         kind = "detect" if result.detected else "track"
-        predicted = plan.detect_ms if result.detected else plan.track_ms
+        predicted = plan.raw_ms(result.detected, self.content.last_count)
         self.feedback.observe_frame(kind, measured, predicted)
         self._group_ms.append(result.latency_ms)
         if len(self._group_ms) == int(self._si[plan.index]):

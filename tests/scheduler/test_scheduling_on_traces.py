@@ -1,0 +1,134 @@
+"""The adaptive policy replayed on recorded traces: exact, repeatable behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hand_profile import make_trace, profile_models, space, step
+
+from approxrt.scheduler.feedback import LatencyFeedback
+from approxrt.scheduler.policy import AdaptivePolicy
+from approxrt.scheduler.simulator import TraceSensor, oracle, simulate
+
+FRAMES, STEP_AT = 400, 200
+
+
+def adaptive(trace, **kwargs):
+    sensor = TraceSensor(trace)
+    policy = AdaptivePolicy(
+        profile_models(), space(), sensor=sensor, feedback=LatencyFeedback(), **kwargs
+    )
+    return policy, sensor
+
+
+def run(trace, sla_ms, **kwargs):
+    policy, sensor = adaptive(trace, **kwargs)
+    return simulate(policy, trace, sla_ms, sensor)
+
+
+def groups_over(simulation, first_frame=0):
+    sla = simulation.sla_ms
+    return [
+        (a, mean)
+        for a, _, mean in simulation.groups()
+        if a >= first_frame and mean > sla[a]
+    ]
+
+
+@pytest.mark.parametrize("sla_ms", [12.0, 6.0, 4.0])
+def test_with_no_contention_it_is_within_the_sla_and_near_the_oracle(sla_ms):
+    trace = make_trace(FRAMES, noise=0.03)
+    simulation = run(trace, sla_ms)
+    best = oracle(trace, space(), sla_ms).summary()
+    assert groups_over(simulation) == []
+    assert simulation.summary()["mean_accuracy"] >= best["mean_accuracy"] - 0.025
+
+
+def test_a_generous_sla_runs_the_most_accurate_branch_every_frame():
+    simulation = run(make_trace(FRAMES), 20.0)
+    assert {str(b) for b in simulation.branch} == {"yolox_nano/s416/si1"}
+
+
+def test_back_inside_the_sla_within_one_group_after_a_sensed_cpu_step():
+    trace = make_trace(FRAMES, cpu=step(FRAMES, STEP_AT, 0.0, 2.0), noise=0.03)
+    simulation = run(trace, 10.0)
+    before = str(simulation.branch[STEP_AT - 1])
+    after = {str(b) for b in simulation.branch[STEP_AT + 8 :]}
+    assert before == "yolox_nano/s416/si1"  # 8.3 ms idle, 16.6 ms loaded
+    assert "yolox_nano/s416/si1" not in after
+    late = groups_over(simulation, STEP_AT + 8)
+    assert late == [], f"groups over the SLA after the first one past the step: {late}"
+
+
+def test_a_slowdown_the_os_cannot_see_is_corrected_from_latency_residuals():
+    hidden = step(FRAMES, STEP_AT, 1.0, 2.0)
+    trace = make_trace(FRAMES, hidden_slowdown=hidden, noise=0.03)
+    adaptive_run = run(trace, 10.0)
+    ablation = AdaptivePolicy.approxdet_style(profile_models(), space())
+    fixed_margin_run = simulate(ablation, trace, 10.0)
+    # The first group after the step is late (nothing could know); later ones fit.
+    assert len(groups_over(adaptive_run, STEP_AT)) <= 2
+    adaptive_share = adaptive_run.summary()["groups_over_sla"]
+    assert adaptive_share < 0.01
+    assert fixed_margin_run.summary()["groups_over_sla"] > max(
+        10 * adaptive_share, 0.05
+    )
+
+
+def test_an_sla_change_is_met_from_the_next_group_on():
+    sla = step(FRAMES, STEP_AT, 20.0, 5.0)
+    simulation = run(make_trace(FRAMES, noise=0.03), sla)
+    assert str(simulation.branch[STEP_AT - 1]) == "yolox_nano/s416/si1"
+    assert groups_over(simulation) == []
+    assert np.mean(simulation.latency_ms[STEP_AT + 8 :]) <= 5.0
+
+
+def test_a_crowd_entering_moves_the_plan_off_object_heavy_tracking():
+    objects = step(FRAMES, STEP_AT, 2.0, 40.0)
+    trace = make_trace(FRAMES, objects=objects, noise=0.03)
+    simulation = run(trace, 4.5)
+    trackers_before = {b.tracker for b in simulation.branch[STEP_AT - 40 : STEP_AT]}
+    trackers_after = {b.tracker for b in simulation.branch[STEP_AT + 16 :]}
+    # KCF costs 0.5 ms per object: cheap for two people, 20 ms for forty.
+    assert "kcf" in trackers_before
+    assert "kcf" not in trackers_after
+    assert len(groups_over(simulation, STEP_AT)) <= 1
+
+
+def test_hysteresis_keeps_the_branch_under_noise():
+    trace = make_trace(FRAMES, noise=0.08, seed=3)
+    steady = run(trace, 6.0).summary()["switches"]
+    flappy = run(trace, 6.0, hysteresis_ap=0.0).summary()["switches"]
+    assert steady <= flappy
+    assert steady <= 5
+
+
+def test_the_margin_follows_the_spread_of_prediction_errors():
+    margins = []
+    for noise in (0.01, 0.25):
+        trace = make_trace(FRAMES, noise=noise, seed=1)
+        policy, sensor = adaptive(trace)
+        simulate(policy, trace, 6.0, sensor)
+        margins.append(policy.margin)
+    assert 1.0 <= margins[0] < 1.08 < margins[1]
+
+
+def test_a_replay_is_repeatable_to_the_frame():
+    trace = make_trace(FRAMES, cpu=step(FRAMES, STEP_AT, 0.0, 1.0), noise=0.05)
+    first, second = run(trace, 6.0), run(trace, 6.0)
+    assert first.branch == second.branch
+    assert first.latency_ms == second.latency_ms
+
+
+def test_the_fastest_branch_runs_when_nothing_fits():
+    simulation = run(make_trace(FRAMES, cpu=2.0), 1.0)
+    fastest = {str(b) for b in simulation.branch[8:]}
+    assert fastest == {"yolox_nano/s224/si8/medianflow/ds2"}
+
+
+def test_the_oracle_meets_a_feasible_sla_and_bounds_the_policy():
+    trace = make_trace(FRAMES, cpu=step(FRAMES, STEP_AT, 0.0, 2.0), noise=0.05)
+    best = oracle(trace, space(), 6.0).summary()
+    policy = run(trace, 6.0).summary()
+    assert best["groups_over_sla"] == 0.0
+    assert best["mean_accuracy"] >= policy["mean_accuracy"]
