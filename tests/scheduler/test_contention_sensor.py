@@ -1,0 +1,43 @@
+"""The OS contention sensor against a real busy program."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from approxrt.scheduler.sensor import ContentionSensor
+
+SPIN = "import time\nend = time.time() + 20\nwhile time.time() < end: pass\n"
+
+
+def settle(sensor, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sensor.sense()
+        time.sleep(0.05)
+    return sensor.sense().cpu
+
+
+@pytest.mark.skipif((psutil.cpu_count() or 1) < 2, reason="needs 2 cores")
+def test_a_busy_program_shows_as_about_one_busy_core_and_goes_away():
+    sensor = ContentionSensor(min_interval_s=0.1, smoothing=0.5)
+    quiet = settle(sensor, 1.0)
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        busy = settle(sensor, 1.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    after = settle(sensor, 1.5)
+    # One spinning process keeps one core busy; this test's own process is not
+    # counted, whatever else the machine runs stays about the same.
+    assert busy - quiet > 0.6, (quiet, busy)
+    assert busy - after > 0.6, (busy, after)
+    assert {"other_cpu_cores", "steal_cores", "psi_cpu_some_avg10"} <= set(
+        sensor.signals
+    )
+
