@@ -17,6 +17,9 @@ class Frame:
         timestamp_s: capture time in seconds from the start of the source.
         source_id: the stream this frame belongs to.
         decode_ms: time spent reading and decoding it.
+        arrival_s: when it reached the runtime, in seconds on the run's stream
+            clock (0 = the first frame's arrival; see
+            `approxrt.sources.realtime`); None when no stream clock stamped it.
     """
 
     image: np.ndarray
@@ -24,6 +27,7 @@ class Frame:
     timestamp_s: float
     source_id: str = "0"
     decode_ms: float = 0.0
+    arrival_s: float | None = None
 
     @property
     def height(self) -> int:

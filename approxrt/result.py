@@ -36,6 +36,8 @@ class FrameResult:
         contention: sensed contention levels, when a sensor runs.
         predicted: predicted ``latency_ms`` / ``accuracy`` of the branch, when a
             scheduler chose it.
+        finish_s: when the detections were ready, in seconds on the stream clock
+            (the clock of `Frame.arrival_s`); None until a runner stamps it.
     """
 
     frame: Frame
@@ -48,6 +50,7 @@ class FrameResult:
     weights: str = "pretrained"
     contention: dict[str, float] | None = None
     predicted: dict[str, float] | None = field(default=None)
+    finish_s: float | None = None
 
     @property
     def sla_hit(self) -> bool | None:

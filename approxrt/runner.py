@@ -27,7 +27,7 @@ from approxrt.loop import BranchPolicy, run_loop
 from approxrt.pipeline import build_kernel
 from approxrt.signals import StopRequest, stop_on_signals
 from approxrt.sinks import OutputDir, open_sinks
-from approxrt.sources import open_source
+from approxrt.sources import clocked, open_source, stamp_finish_times
 from approxrt.stats import RunStats, RunSummary
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ class RunReport:
     source: str
     bad_frames: int
     frame_errors: FrameErrors
+    realtime: bool = False
+    fps: float | None = None
+    dropped_frames: int = 0
     interrupted: bool = False  # stopped by SIGINT/SIGTERM before the source ended
 
     def to_dict(self) -> dict:
@@ -65,6 +68,9 @@ class RunReport:
             "source": self.source,
             "out_dir": str(self.out_dir),
             "interrupted": self.interrupted,
+            "realtime": self.realtime,
+            "fps": self.fps,
+            "dropped_frames": self.dropped_frames,
             "bad_frames": self.bad_frames,
             "frame_errors": self.frame_errors.count,
             "first_frame_errors": self.frame_errors.first,
@@ -96,16 +102,25 @@ def run_source(
     branches: Sequence[Branch],
     out_dir: str | Path,
     config: Config,
-    outputs: Iterable[str] = ("events", "mot", "coco"),
+    outputs: Iterable[str] = ("events", "mot", "coco", "timing"),
     overwrite: bool = False,
     progress: bool = True,
+    realtime: bool = False,
 ) -> RunReport:
-    """Run ``policy`` (choosing among ``branches``) over ``source`` into ``out_dir``."""
+    """Run ``policy`` (choosing among ``branches``) over ``source`` into ``out_dir``.
+
+    With ``realtime``, a file is replayed at its own frame rate and frames that
+    arrive while the runtime is busy are dropped, as from a camera (see
+    `approxrt.sources.realtime`); otherwise every frame is waited for. Either
+    way frames carry their arrival and results their finish time on the stream
+    clock (``timing.csv``, ``events.jsonl``).
+    """
     for branch in branches:
         validate_branch(branch)
     class_ids = class_ids_from_names(config.classes) if config.classes else None
-    with open_source(source) as frames:
-        first = next(frames, None)
+    with clocked(open_source(source, realtime=realtime)) as frames:
+        # Warm up on the first frame before the stream (and its clock) starts.
+        first = frames.peek()
         if first is None:
             raise ValueError(f"{source}: the source gave no frames")
         kernel = prepare_kernel(config, branches, first.image)
@@ -117,12 +132,13 @@ def run_source(
         with stop_on_signals() as stop, OutputDir(out_dir, overwrite=overwrite) as out:
             sinks = open_sinks(out, outputs, classes=class_ids, fps=frames.fps)
             results = run_loop(
-                itertools.islice(itertools.chain([first], frames), config.max_frames),
+                itertools.islice(frames, config.max_frames),
                 kernel,
                 policy,
                 sla_ms=config.sla_ms,
                 on_error=errors,
             )
+            results = stamp_finish_times(results, frames.clock)
             interrupted = _record(
                 tqdm(
                     results,
@@ -143,7 +159,14 @@ def run_source(
                     + "; ".join(errors.first)
                 )
             report = RunReport(
-                stats.summary(), Path(out_dir), str(source), frames.bad_frames, errors
+                stats.summary(),
+                Path(out_dir),
+                str(source),
+                frames.bad_frames,
+                errors,
+                realtime,
+                frames.fps,
+                frames.dropped_frames,
             )
             report.interrupted = interrupted
             (out / SUMMARY_JSON).write_text(json.dumps(report.to_dict(), indent=2))

@@ -30,17 +30,30 @@ from approxrt.cli.app import main
     help="MOT metrics count only result boxes at least this confident.",
 )
 @click.option(
+    "--eta",
+    "eta_frames",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=-1),
+    help="Streaming AP50's grace in frames: 0 is Li et al.'s default (a frame is "
+    "due when it arrives); -1 gives each frame until the next one arrives.",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the report as JSON here.",
 )
-def evaluate(gt, results_dir, gt_format, classes, mot_min_confidence, json_path):
+def evaluate(
+    gt, results_dir, gt_format, classes, mot_min_confidence, eta_frames, json_path
+):
     """Score RESULTS_DIR (from `approxrt run`) against ground truth GT.
 
     GT is a MOTChallenge gt.txt, a sequence folder holding gt/gt.txt, or a COCO
     ground-truth json. Prints AP50 per class (ImageNet-VID style), COCO mAP
-    (faster-coco-eval) and MOTA/IDF1 (motmetrics).
+    (faster-coco-eval), MOTA/IDF1 (motmetrics) and, beside offline AP50,
+    streaming AP50 (Li, Wang and Ramanan, ECCV 2020: each frame scored on the
+    newest output ready when it was due) from the run's timing.csv.
     """
     from approxrt.evaluation.report import evaluate as evaluate_results
 
@@ -51,6 +64,7 @@ def evaluate(gt, results_dir, gt_format, classes, mot_min_confidence, json_path)
             classes=classes,
             gt_format=gt_format,
             mot_min_confidence=mot_min_confidence,
+            eta_frames=eta_frames,
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None

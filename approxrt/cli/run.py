@@ -41,6 +41,12 @@ from approxrt.cli.common import config_from, parse_branch, parse_switches
 )
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
 @click.option(
+    "--realtime",
+    is_flag=True,
+    help="Replay a file at its own frame rate, dropping frames that arrive while "
+    "busy (as a camera would); scored by `approxrt eval` as streaming AP50.",
+)
+@click.option(
     "--switch",
     "switch_specs",
     multiple=True,
@@ -73,6 +79,7 @@ def run(
     device,
     sla_ms,
     max_frames,
+    realtime,
     switch_specs,
     extra_outputs,
     random_weights,
@@ -84,7 +91,8 @@ def run(
     SOURCE is a video file, a MOTChallenge image folder, a camera index, an
     rtsp:// or http(s):// URL, or synthetic:objects=5,speed=1-4,...
     Writes OUT/results.txt (MOTChallenge), OUT/results.coco.json,
-    OUT/events.jsonl (one event per frame) and OUT/summary.json.
+    OUT/events.jsonl (one event per frame), OUT/timing.csv (when each output
+    was ready, for streaming AP50) and OUT/summary.json.
     """
     from approxrt.loop import BranchSchedule
     from approxrt.runner import run_source
@@ -102,7 +110,7 @@ def run(
         {0: parse_branch(branch_name), **parse_switches(switch_specs)}
     )
     branches = list(dict.fromkeys(b for _, b in schedule.switches))
-    outputs = ["events", "mot", "coco", *extra_outputs]
+    outputs = ["events", "mot", "coco", "timing", *extra_outputs]
     try:
         report = run_source(
             source,
@@ -113,6 +121,7 @@ def run(
             outputs,
             overwrite=overwrite,
             progress=not no_progress,
+            realtime=realtime,
         )
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise click.ClickException(str(error)) from None
@@ -141,6 +150,11 @@ def format_run_report(report: dict) -> str:
     if report["weights"] != "pretrained":
         lines.append(
             f"WEIGHTS: {report['weights']} (latency only, accuracy meaningless)"
+        )
+    if report["realtime"]:
+        lines.append(
+            f"realtime replay at {report['fps']:g} fps: {report['dropped_frames']} "
+            "frames dropped while busy"
         )
     if report.get("interrupted"):
         lines.append("INTERRUPTED: stopped by a signal; the frames above are kept")

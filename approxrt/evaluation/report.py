@@ -27,6 +27,8 @@ from approxrt.evaluation.mot_io import (
     read_mot_results,
 )
 from approxrt.evaluation.mot_metrics import MotScores, mot_scores
+from approxrt.evaluation.streaming import StreamingAP, streaming_ap50
+from approxrt.evaluation.timing import TIMING_CSV, OutputTimes, read_timing
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class EvaluationReport:
         coco: COCO mAP / AP50 / AP75 from the independent scorer.
         mot: MOT metrics of ``results.txt``, None without it or without gt ids.
         num_frames: frames with ground truth or results.
+        streaming: streaming AP50 of the same results (Li et al. 2020, see
+            `approxrt.evaluation.streaming`), None without the run's
+            ``timing.csv`` and frame rate.
+        streaming_note: why ``streaming`` is None, else empty.
     """
 
     gt_path: str
@@ -54,6 +60,8 @@ class EvaluationReport:
     coco: CocoScores | None
     mot: MotScores | None
     num_frames: int
+    streaming: StreamingAP | None = None
+    streaming_note: str = ""
 
     def to_dict(self) -> dict:
         """JSON-serialisable; NaN becomes None."""
@@ -62,23 +70,32 @@ class EvaluationReport:
     def format(self) -> str:
         """A readable table."""
         coco_ap = self.coco.per_class_ap50 if self.coco else {}
+        streaming_ap = (
+            {c.class_id: c.ap50 for c in self.streaming.per_class.values()}
+            if self.streaming
+            else None
+        )
         lines = [
             f"ground truth: {self.gt_path}",
             f"results:      {self.ap_source}",
             f"{'class':<14}{'gt':>7}{'dets':>8}{'TP':>7}"
-            f"{'AP50':>8}{'AP50raw':>9}{'COCO50':>8}",
+            f"{'AP50':>8}{'AP50raw':>9}{'COCO50':>8}"
+            + (f"{'sAP50':>8}" if streaming_ap is not None else ""),
         ]
         for name, c in self.per_class.items():
             lines.append(
                 f"{name:<14}{c.num_gt:>7}{c.num_detections:>8}"
                 f"{c.num_true_positives:>7}{c.ap50:>8.3f}{c.ap50_raw:>9.3f}"
                 f"{coco_ap.get(c.class_id, math.nan):>8.3f}"
+                + _column(streaming_ap, c.class_id)
             )
         coco_mean = self.coco.ap50 if self.coco else math.nan
         lines.append(
             f"{'mean':<36}{self.mean_ap50:>8.3f}{self.mean_ap50_raw:>9.3f}"
             f"{coco_mean:>8.3f}"
+            + (f"{self.streaming.mean_ap50:>8.3f}" if self.streaming else "")
         )
+        lines.append(self._streaming_line())
         if self.coco:
             lines.append(
                 f"COCO ({self.coco.scorer}): mAP {self.coco.map:.3f}  "
@@ -93,6 +110,23 @@ class EvaluationReport:
                 f"{m.num_tracks} identities)"
             )
         return "\n".join(lines)
+
+    def _streaming_line(self) -> str:
+        s = self.streaming
+        if s is None:
+            return f"streaming AP50: not scored ({self.streaming_note})"
+        return (
+            f"streaming AP50 {s.mean_ap50:.3f} vs offline AP50 {self.mean_ap50:.3f} "
+            f"(Li et al. 2020: each frame due at {s.fps:g} fps, eta "
+            f"{s.eta_frames:g}): {s.frames_scored} frames, "
+            f"{s.frames_without_output} before the first output, "
+            f"{s.frames_in_time} on their own output, mean lag "
+            f"{s.mean_lag_frames:.2f} frames"
+        )
+
+
+def _column(values: dict[int, float] | None, class_id: int) -> str:
+    return "" if values is None else f"{values.get(class_id, math.nan):>8.3f}"
 
 
 def _without_nan(value):
@@ -111,6 +145,7 @@ def evaluate(
     classes: Iterable[int | str] | str | None = None,
     gt_format: str = "mot15",
     mot_min_confidence: float = 0.3,
+    eta_frames: float = 0.0,
 ) -> EvaluationReport:
     """Score ``results_dir`` (``results.txt`` and/or ``results.coco.json``).
 
@@ -120,6 +155,11 @@ def evaluate(
     metrics come from ``results.txt`` against the gt of the MOT class, so a run
     meant for them should write person boxes only (``--classes person``); they
     are None without ``results.txt`` or without track ids in the gt.
+
+    With the run's ``timing.csv`` and its frame rate (``summary.json``), the
+    same boxes are also scored as streaming AP50 (`streaming_ap50`), and
+    offline scores count only the frames the run output: frames a
+    ``--realtime`` replay dropped cost streaming AP50 alone.
 
     Args:
         gt_path: a MOT ``gt.txt``, a sequence folder holding ``gt/gt.txt``, or a
@@ -132,6 +172,8 @@ def evaluate(
         mot_min_confidence: MOT metrics count only result boxes at least this
             confident (AP uses every box: it ranks them by confidence instead).
             Raising it trades misses for false positives.
+        eta_frames: streaming AP50's grace in frames (0: Li et al.'s default;
+            -1: each frame until the next arrives).
 
     Raises:
         ValueError: a missing ground truth or results file, or a bad line in one.
@@ -145,8 +187,11 @@ def evaluate(
     class_filter = as_class_filter(classes)
     class_ids = sorted(class_filter) if class_filter is not None else None
     mot_class = class_ids[0] if class_ids and len(class_ids) == 1 else PERSON
-    mot_results, coco_results = _read_results(Path(results_dir), mot_class)
-    gt = _frames_the_run_processed(gt, Path(results_dir))
+    results_dir = Path(results_dir)
+    mot_results, coco_results = _read_results(results_dir, mot_class)
+    times, fps, streaming_note = _stream_timing(results_dir)
+    stream_gt = gt
+    gt = _frames_the_run_processed(gt, results_dir, times)
     detections = coco_results if coco_results is not None else mot_results
     ap = evaluate_ap(gt, detections, class_ids)
     mot = None
@@ -163,20 +208,60 @@ def evaluate(
         coco=coco_scores(gt, detections, class_ids),
         mot=mot,
         num_frames=len(np.union1d(gt.frame, detections.frame)),
+        streaming=(
+            None
+            if times is None
+            else streaming_ap50(
+                stream_gt, detections, times, fps, class_ids, eta_frames
+            )
+        ),
+        streaming_note=streaming_note,
     )
 
 
-def _frames_the_run_processed(gt: BoxTable, results_dir: Path) -> BoxTable:
-    """Ground truth of the frames the run saw, when its summary.json says which.
+def _summary(results_dir: Path) -> dict:
+    """The run's summary.json, or {} when absent or unreadable."""
+    path = results_dir / "summary.json"
+    try:
+        values = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def _stream_timing(results_dir: Path) -> tuple[OutputTimes | None, float, str]:
+    """(output times, frame rate, why absent) for streaming AP50."""
+    if not (results_dir / TIMING_CSV).is_file():
+        return (
+            None,
+            math.nan,
+            (
+                f"no {TIMING_CSV} in {results_dir}: it holds when each output was "
+                "ready, which runs made before approxrt recorded it lack"
+            ),
+        )
+    times = read_timing(results_dir / TIMING_CSV)
+    fps = _summary(results_dir).get("fps")
+    if not isinstance(fps, int | float) or not fps > 0:
+        return None, math.nan, "summary.json gives no frame rate (fps)"
+    if len(times) == 0:
+        return None, math.nan, f"{TIMING_CSV} lists no outputs"
+    return times, float(fps), ""
+
+
+def _frames_the_run_processed(
+    gt: BoxTable, results_dir: Path, times: OutputTimes | None
+) -> BoxTable:
+    """Ground truth of the frames the run output, as far as its files tell.
 
     A run cut short (``--max-frames``) must not be charged with missing every
-    object of the frames it never read.
+    object of the frames it never read, nor offline scores with the frames a
+    realtime replay dropped (streaming AP50 charges those).
     """
-    summary = results_dir / "summary.json"
-    if not summary.is_file():
-        return gt
+    if times is not None:
+        return gt[np.isin(gt.frame, times.frame)]
+    values = _summary(results_dir)
     try:
-        values = json.loads(summary.read_text())
         first = int(values["first_frame_index"]) + 1  # MOT frame numbers are 1-based
         last = int(values["last_frame_index"]) + 1
     except (ValueError, KeyError, TypeError):

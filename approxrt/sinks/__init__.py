@@ -22,6 +22,7 @@ from approxrt.sinks.events import JsonlEventSink, event_json
 from approxrt.sinks.output_dir import OutputDir, OutputDirStateError
 from approxrt.sinks.results import CocoResultsSink, MotResultsSink
 from approxrt.sinks.standard import OUTPUT_FILES, open_sinks
+from approxrt.sinks.timing import TimingSink
 from approxrt.sinks.video import AnnotatedVideoSink, PngFramesSink, draw_result
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "PngFramesSink",
     "Sink",
     "SinkClosedError",
+    "TimingSink",
     "draw_result",
     "event_json",
     "open_sinks",

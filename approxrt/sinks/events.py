@@ -3,6 +3,7 @@
 One line looks like (wrapped here)::
 
     {"stream":"cam0","frame_index":12,"timestamp_s":1.2,
+     "arrival_s":1.200113,"finish_s":1.203507,
      "branch":"yolox_nano/s320/si4/kcf/ds2","mode":"track",
      "timings_ms":{"decode":1.1,"schedule":0.0,"preprocess":0.0,"infer":0.0,
                    "postprocess":0.0,"track":2.31},
@@ -11,9 +12,12 @@ One line looks like (wrapped here)::
      "detections":[{"xyxy":[10.5,20.0,50.2,120.0],"confidence":0.8731,
                     "class_id":0,"class_name":"person","track_id":3}]}
 
-``frame_index`` is `Frame.index` (0-based). Milliseconds carry 3 decimals
-(microseconds), seconds 4, box corners 1 (a tenth of a pixel), scores and other
-ratios 4; NaN is written as null.
+``frame_index`` is `Frame.index` (0-based). ``arrival_s`` and ``finish_s`` are
+seconds on the run's stream clock (0 = the first frame's arrival): when the frame
+reached the runtime and when its detections were ready (null when not stamped;
+see `approxrt.sources.realtime`). Milliseconds carry 3 decimals (microseconds),
+stream-clock seconds 6 (microseconds), other seconds 4, box corners 1 (a tenth
+of a pixel), scores and other ratios 4; NaN is written as null.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from approxrt.result import STAGES, FrameResult
 from approxrt.sinks.base import BaseSink
 
 _MS_DECIMALS, _S_DECIMALS, _RATIO_DECIMALS = 3, 4, 4
+_CLOCK_DECIMALS = 6
 
 
 def _round(value: float | None, decimals: int) -> float | None:
@@ -81,6 +86,8 @@ def event_json(
         "stream": frame.source_id if stream is None else stream,
         "frame_index": frame.index,
         "timestamp_s": _round(frame.timestamp_s, _S_DECIMALS),
+        "arrival_s": _round(frame.arrival_s, _CLOCK_DECIMALS),
+        "finish_s": _round(result.finish_s, _CLOCK_DECIMALS),
         "branch": str(result.branch),
         "mode": "detect" if result.detected else "track",
         "timings_ms": {

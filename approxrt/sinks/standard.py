@@ -7,10 +7,12 @@ from pathlib import Path
 
 from approxrt.evaluation.coco import RESULTS_COCO_JSON
 from approxrt.evaluation.mot_io import RESULTS_TXT
+from approxrt.evaluation.timing import TIMING_CSV
 from approxrt.sinks.base import MultiSink, Sink
 from approxrt.sinks.events import JsonlEventSink
 from approxrt.sinks.output_dir import OutputDir
 from approxrt.sinks.results import CocoResultsSink, MotResultsSink
+from approxrt.sinks.timing import TimingSink
 from approxrt.sinks.video import AnnotatedVideoSink, PngFramesSink
 
 # output name -> file (or folder) name inside the output folder
@@ -18,6 +20,7 @@ OUTPUT_FILES = {
     "events": "events.jsonl",
     "mot": RESULTS_TXT,
     "coco": RESULTS_COCO_JSON,
+    "timing": TIMING_CSV,
     "video": "annotated.mp4",
     "frames": "frames",
 }
@@ -62,6 +65,8 @@ def _make(name: str, path: Path, classes, fps: float | None) -> Sink:
         return MotResultsSink(path, classes)
     if name == "coco":
         return CocoResultsSink(path, classes)
+    if name == "timing":
+        return TimingSink(path)
     if name == "video":
         return AnnotatedVideoSink(path, fps, classes)
     return PngFramesSink(path, classes)

@@ -15,6 +15,13 @@ from typing import Any
 from approxrt.sources.base import Source, SourceState, StreamStateError
 from approxrt.sources.image_folder import ImageFolderSource
 from approxrt.sources.live import CameraSource, LiveSource, StreamSource, is_stream_url
+from approxrt.sources.realtime import (
+    ClockedSource,
+    RealtimeSource,
+    StreamClock,
+    clocked,
+    stamp_finish_times,
+)
 from approxrt.sources.scene_config import SPEC_PREFIX, SceneConfig
 from approxrt.sources.synthetic import SyntheticScene, SyntheticSource
 from approxrt.sources.video import VideoFileSource
@@ -28,20 +35,36 @@ ACCEPTED_FORMS = (
 )
 
 
-def open_source(spec: str | int | Path, **options: Any) -> Source:
+def open_source(
+    spec: str | int | Path, *, realtime: bool = False, **options: Any
+) -> Source:
     """Open the source that ``spec`` names; ``options`` go to its constructor.
 
     Args:
         spec: ``"0"`` (camera), ``"rtsp://..."``/``"http(s)://..."`` (stream), a
             directory (image folder), an existing file (video) or
             ``"synthetic:key=value,..."`` (see `SceneConfig` for the keys).
+        realtime: replay a file, folder or synthetic scene at its own frame
+            rate, keeping only the newest frame while the reader is busy (a
+            `RealtimeSource`); refused for cameras and streams, which are live.
         **options: keyword arguments of the chosen source class, e.g.
             ``source_id=``, ``fps=``, ``reconnect_attempts=``.
 
     Raises:
         ValueError: ``spec`` is none of the accepted forms, or the source named
-            cannot be opened.
+            cannot be opened (or, with ``realtime``, is live).
     """
+    source = _open(spec, **options)
+    if not realtime:
+        return source
+    try:
+        return RealtimeSource(source)
+    except ValueError:
+        source.close()
+        raise
+
+
+def _open(spec: str | int | Path, **options: Any) -> Source:
     if isinstance(spec, bool) or not isinstance(spec, str | int | Path):
         raise TypeError(f"spec: expected a str, int or Path, got {type(spec).__name__}")
     if isinstance(spec, int):
@@ -67,15 +90,20 @@ def open_source(spec: str | int | Path, **options: Any) -> Source:
 __all__ = [
     "ACCEPTED_FORMS",
     "CameraSource",
+    "ClockedSource",
     "ImageFolderSource",
     "LiveSource",
+    "RealtimeSource",
     "SceneConfig",
     "Source",
     "SourceState",
+    "StreamClock",
     "StreamSource",
     "StreamStateError",
     "SyntheticScene",
     "SyntheticSource",
     "VideoFileSource",
+    "clocked",
     "open_source",
+    "stamp_finish_times",
 ]

@@ -1,0 +1,193 @@
+"""Streaming AP50 (Li, Wang and Ramanan, "Towards Streaming Perception", ECCV 2020).
+
+The world does not wait for the detector. Ground-truth frame ``i`` is due at
+
+    t_i = (i - first - eta_frames) / fps
+
+on the stream clock (seconds since the first frame arrived; ``first`` is the
+first frame with an output), and the prediction scored for it is the newest
+output finished by then: the output with the latest ``finish_s <= t_i``. Before
+any output has finished, frame ``i`` gets an empty prediction (its objects are
+missed). The pairs are then scored exactly as offline AP50
+(`approxrt.evaluation.ap.evaluate_ap`: same matching, classes and ignore rule).
+
+``eta_frames = 0`` is the paper's strict default: an output always finishes
+after its own frame arrived, so the best a runtime can do is be scored on the
+previous frame's output. ``eta_frames = -1`` gives each frame until the next one
+arrives: a runtime that finishes every frame before the next arrival then scores
+its offline AP50 exactly.
+
+One rule beyond the paper: the output of frame ``j`` is never used for an
+earlier frame ``i < j``. In a real-time replay that cannot happen anyway (frame
+``j`` arrives after ``t_i``), but a run as fast as possible reads frames ahead of
+their time, and then scores each frame on its own output while it keeps ahead of
+the frame rate, and on an ever older one once it falls behind (every frame is
+waited for, so the delay accumulates). Its streaming AP50 thus stays at or below
+its offline AP50 and falls as latency passes the frame period.
+
+    times = read_timing("runs/pets/timing.csv")
+    result = streaming_ap50(gt, results, times, fps=10.0)
+    print(result.mean_ap50, result.mean_lag_frames)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from approxrt.evaluation.ap import ClassAP, evaluate_ap
+from approxrt.evaluation.mot_io import BoxTable
+from approxrt.evaluation.timing import OutputTimes
+
+
+@dataclass(frozen=True)
+class StreamingAP:
+    """Streaming AP50 of one run, with how late its outputs were.
+
+    Attributes:
+        per_class: `ClassAP` by contiguous class id (as `evaluate_ap` gives).
+        mean_ap50: mean interpolated AP50 over classes with ground truth.
+        mean_ap50_raw: mean non-interpolated AP50 over the same classes.
+        fps: the frame rate frames were due at.
+        eta_frames: the paper's grace, in frames (see the module docstring).
+        frames_scored: frames from the first output's to the last output's.
+        frames_without_output: frames due before any output had finished.
+        frames_in_time: frames scored on the output of that very frame.
+        mean_lag_frames: mean of (frame - frame of the output used) over the
+            frames that had an output; 0 when every frame got its own.
+    """
+
+    per_class: dict[int, ClassAP]
+    mean_ap50: float
+    mean_ap50_raw: float
+    fps: float
+    eta_frames: float
+    frames_scored: int
+    frames_without_output: int
+    frames_in_time: int
+    mean_lag_frames: float
+
+
+def streaming_ap50(
+    gt: BoxTable,
+    results: BoxTable,
+    times: OutputTimes,
+    fps: float,
+    classes: Iterable[int] | None = None,
+    eta_frames: float = 0.0,
+    iou_threshold: float = 0.5,
+) -> StreamingAP:
+    """Streaming AP50 of ``results`` against ``gt`` (see the module docstring).
+
+    Args:
+        gt: ground truth, 1-based frame numbers; frames outside the run's
+            first..last output are not scored.
+        results: every box the run output, on the frame it was computed on.
+        times: when each output (one per frame the run processed, boxes or
+            none) was ready; from ``timing.csv`` or
+            `OutputTimes.from_frame_results`.
+        fps: the source's frame rate: frame ``first + k`` is due ``k / fps``
+            seconds after the first frame arrived.
+        classes: class ids to score; default every class with scored gt.
+        eta_frames: grace in frames, >= -1 (0: the paper's default; -1: each
+            frame until the next arrives).
+        iou_threshold: minimum IoU for a match.
+
+    Raises:
+        ValueError: no outputs, a bad ``fps`` or ``eta_frames``, or outputs
+            whose finish times go backwards as frame numbers rise (a runtime
+            finishes frames in order).
+    """
+    frames, used = outputs_in_force(times, fps, eta_frames)
+    in_range = (gt.frame >= frames[0]) & (gt.frame <= frames[-1])
+    ap = evaluate_ap(
+        gt[in_range], _relabelled(results, frames, used), classes, iou_threshold
+    )
+    had_output = used > 0
+    lag = frames[had_output] - used[had_output]
+    return StreamingAP(
+        per_class=ap.per_class,
+        mean_ap50=ap.mean_ap50,
+        mean_ap50_raw=ap.mean_ap50_raw,
+        fps=float(fps),
+        eta_frames=float(eta_frames),
+        frames_scored=len(frames),
+        frames_without_output=int(np.count_nonzero(~had_output)),
+        frames_in_time=int(np.count_nonzero(used == frames)),
+        mean_lag_frames=float(lag.mean()) if len(lag) else math.nan,
+    )
+
+
+def outputs_in_force(
+    times: OutputTimes, fps: float, eta_frames: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which output is the newest when each frame is due.
+
+    Returns:
+        ``(frames, used)``, both ``(k,) int64``: every frame number from the
+        first output's to the last output's, and for each the frame number of
+        the output scored for it (0 when none had finished).
+    """
+    _check_stream(fps, eta_frames)
+    frame, finish_s = _in_frame_order(times)
+    frames = np.arange(frame[0], frame[-1] + 1, dtype=np.int64)
+    due_s = (frames - frame[0] - eta_frames) / fps
+    finished = np.searchsorted(finish_s, due_s, side="right")
+    # Outputs finish in frame order, so those finished by the due time and
+    # computed on this frame or earlier are both prefixes; the shorter wins.
+    computed = np.searchsorted(frame, frames, side="right")
+    count = np.minimum(finished, computed)
+    used = np.where(count > 0, frame[np.maximum(count - 1, 0)], 0)
+    return frames, used
+
+
+def _check_stream(fps: float, eta_frames: float) -> None:
+    if not (
+        isinstance(fps, int | float | np.number) and math.isfinite(fps) and fps > 0
+    ):
+        raise ValueError(f"fps: expected a positive number, got {fps!r}")
+    if not (math.isfinite(eta_frames) and eta_frames >= -1):
+        raise ValueError(f"eta_frames: expected a number >= -1, got {eta_frames!r}")
+
+
+def _in_frame_order(times: OutputTimes) -> tuple[np.ndarray, np.ndarray]:
+    if len(times) == 0:
+        raise ValueError("times: the run has no outputs to score")
+    order = np.argsort(times.frame, kind="stable")
+    frame, finish_s = times.frame[order], times.finish_s[order]
+    repeated = frame[1:][np.diff(frame) == 0]
+    if len(repeated):
+        raise ValueError(
+            f"times: frame {int(repeated[0])} has more than one output; "
+            "expected one per frame processed"
+        )
+    backwards = np.flatnonzero(np.diff(finish_s) < 0)
+    if len(backwards):
+        i = int(backwards[0])
+        raise ValueError(
+            f"times: frame {int(frame[i + 1])} finished at {finish_s[i + 1]:.6f} s, "
+            f"before frame {int(frame[i])} ({finish_s[i]:.6f} s); finish times must "
+            "not go backwards as frames go forwards"
+        )
+    return frame, finish_s
+
+
+def _relabelled(results: BoxTable, frames: np.ndarray, used: np.ndarray) -> BoxTable:
+    """The boxes of output ``used[k]``, relabelled as frame ``frames[k]``."""
+    order = np.argsort(results.frame, kind="stable")
+    sorted_frame = results.frame[order]
+    start = np.searchsorted(sorted_frame, used, side="left")
+    count = np.searchsorted(sorted_frame, used, side="right") - start
+    first_of_run = np.repeat(np.cumsum(count) - count, count)
+    rows = order[np.repeat(start, count) + np.arange(count.sum()) - first_of_run]
+    picked = results[rows]
+    return BoxTable(
+        np.repeat(frames, count),
+        picked.xyxy,
+        picked.confidence,
+        picked.class_id,
+        picked.track_id,
+    )
