@@ -42,6 +42,18 @@ class ProfileConfig(BaseModel):
     workers: int = Field(ge=0)
 
 
+class SchedulerConfig(BaseModel):
+    """Settings of the adaptive scheduler; meanings are in ``default.yaml``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_sampling_interval: int = PositiveInt
+    margin_quantile: float = Field(gt=0.5, le=1)
+    margin_window: int = PositiveInt
+    hysteresis_ap: float = Field(ge=0)
+    hysteresis_sla: float = Field(ge=0, lt=1)
+
+
 class Config(BaseModel):
     """Frozen settings; field meanings are documented in ``default.yaml``."""
 
@@ -79,11 +91,19 @@ class Config(BaseModel):
     max_frames: int | None = Field(default=None, gt=0)
 
     profile: ProfileConfig
+    scheduler: SchedulerConfig
 
     def replace(self, **overrides: Any) -> Config:
         """A copy with ``overrides`` applied and validated (None values are ignored)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         return _build({**self.model_dump(), **given}, source="overrides")
+
+
+# Nested sections of the config: a user's file may give any subset of their keys.
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "profile": ProfileConfig,
+    "scheduler": SchedulerConfig,
+}
 
 
 def _check_keys(
@@ -95,8 +115,9 @@ def _check_keys(
             close = difflib.get_close_matches(str(key), valid, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"config {source}: unknown key {key!r}{hint}")
-    if isinstance(values.get("profile"), dict):
-        _check_keys(values["profile"], f"{source} profile", ProfileConfig)
+    for section, model in _SECTIONS.items():
+        if isinstance(values.get(section), dict):
+            _check_keys(values[section], f"{source} {section}", model)
 
 
 def _build(values: dict[str, Any], source: str) -> Config:
@@ -129,12 +150,23 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     """Defaults, then the YAML file at ``path``, then non-None ``overrides``."""
-    values = _read_yaml(DEFAULT_CONFIG_PATH)
-    if path is not None:
-        user = _read_yaml(Path(path))
-        _check_keys(user, str(path))
-        # A section given in part keeps the defaults of the keys it leaves out.
-        if isinstance(user.get("profile"), dict):
-            user["profile"] = {**values["profile"], **user["profile"]}
-        values.update(user)
-    return _build(values, str(path or DEFAULT_CONFIG_PATH)).replace(**overrides)
+    if path is None:
+        return config_from_values({}, str(DEFAULT_CONFIG_PATH)).replace(**overrides)
+    return config_from_values(_read_yaml(Path(path)), str(path)).replace(**overrides)
+
+
+def config_from_values(values: dict[str, Any], source: str) -> Config:
+    """The defaults with ``values`` (any subset of the keys) over them.
+
+    A section given in part keeps the defaults of the keys it leaves out, so a
+    config recorded by an older approxrt (a profile's) still loads.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"config {source}: expected a mapping of keys, got {values!r}")
+    merged = _read_yaml(DEFAULT_CONFIG_PATH)
+    _check_keys(values, source)
+    for key, value in values.items():
+        if key in _SECTIONS and isinstance(value, dict):
+            value = {**merged[key], **value}
+        merged[key] = value
+    return _build(merged, source)

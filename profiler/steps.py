@@ -43,6 +43,11 @@ def create_or_open(out_dir: Path, config: Config) -> tuple[ProfileStore, Config]
 
 def record_models(store: ProfileStore, config: Config) -> None:
     """Model files the space uses, with their sha256, into meta.json."""
+    store.update_meta(models=model_hashes(config))
+
+
+def model_hashes(config: Config) -> dict[str, dict[str, str]]:
+    """``{detector: {"file", "sha256"}}`` of the model files the space uses."""
     models = {}
     for detector in config.detectors:
         try:
@@ -55,7 +60,7 @@ def record_models(store: ProfileStore, config: Config) -> None:
         except (ValueError, OSError):  # torchvision families resolve their own
             continue
         models[detector] = {"file": str(path), "sha256": file_sha256(path)}
-    store.update_meta(models=models)
+    return models
 
 
 def latency_step(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from approxrt.config import Config
+from approxrt.config import Config, config_from_values
 from approxrt.profile_schema import META_JSON, SCHEMA_VERSION, TABLES, table_path
 from approxrt.profiler.fingerprint import (
     device_fingerprint,
@@ -183,8 +183,8 @@ def profile_config(store: ProfileStore) -> Config:
     """The config a profile was made with (the one all its steps use)."""
     recorded = store.read_meta().get("config")
     try:
-        return Config(**recorded)
-    except Exception as error:  # pydantic's ValidationError, or a non-dict
+        return config_from_values(recorded, f"{store.path}/meta.json")
+    except ValueError as error:
         raise ProfileError(
             f"profile {store.path}/meta.json: its config is not valid here ({error})"
         ) from None

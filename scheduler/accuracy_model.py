@@ -255,6 +255,10 @@ class ContentAccuracyModel:
             if len(projection.components):
                 self.projections_.append(projection)
         raw = self._raw_content(segment_rows)
+        # Content is never extrapolated: a scene beyond every profiled segment
+        # (no motion yet, a crowd twice the largest) is read as the nearest
+        # profiled one, so a linear model cannot promise an AP50 of 1.
+        self.content_range_ = np.stack([raw.min(axis=0), raw.max(axis=0)])
         self.content_mean_ = raw.mean(axis=0)
         std = raw.std(axis=0)
         self.content_std_ = np.where(std > 1e-12, std, 1.0)
@@ -276,8 +280,10 @@ class ContentAccuracyModel:
         return np.hstack(blocks)
 
     def content(self, features: Mapping[str, Any]) -> np.ndarray:
-        """``(n, content)`` standardised content numbers of scalars or columns."""
-        return (self._raw_content(features) - self.content_mean_) / self.content_std_
+        """``(n, content)`` standardised content numbers of scalars or columns,
+        each clipped to the range the model was fitted on."""
+        raw = np.clip(self._raw_content(features), *self.content_range_)
+        return (raw - self.content_mean_) / self.content_std_
 
     def _choose_ridge(
         self, design: np.ndarray, target: np.ndarray, groups: np.ndarray, folds: int
@@ -335,6 +341,7 @@ class ContentAccuracyModel:
             "table": self.table_.to_dict(),
             "light_features": self.light_used_,
             "projections": [p.to_dict() for p in self.projections_],
+            "content_range": self.content_range_.tolist(),
             "content_mean": self.content_mean_.tolist(),
             "content_std": self.content_std_.tolist(),
             "ridge_shared": self.ridge_shared_,
@@ -367,6 +374,7 @@ class ContentAccuracyModel:
             for i in range(len(projections))
         ]
         width = len(model.content_names)
+        model.content_range_ = reader.array("content_range", (2, width))
         model.content_mean_ = reader.array("content_mean", (width,))
         model.content_std_ = reader.array("content_std", (width,))
         model.ridge_shared_ = reader.number("ridge_shared")

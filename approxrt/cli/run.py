@@ -1,4 +1,9 @@
-"""``approxrt run``: one source through fixed branches into an output folder."""
+"""``approxrt run``: one source into an output folder, adaptive or fixed.
+
+With ``--sla-ms`` and no ``--branch`` the scheduler picks a branch per group of
+frames (`approxrt.adaptive`); with ``--branch`` one branch (or a scripted
+sequence of them, ``--switch``) runs and the SLA is only recorded.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,15 @@ from approxrt.cli.common import config_from, parse_branch, parse_switches
 @click.option(
     "--branch",
     "branch_name",
-    required=True,
-    help="Branch to run, e.g. yolox_nano/s416/si4/medianflow/ds1.",
+    help="Run this one branch, e.g. yolox_nano/s416/si4/medianflow/ds1 "
+    "(without it, --sla-ms runs adaptively).",
+)
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Adaptive run: this device's profile (default: a quick calibration, "
+    "cached, and the shipped accuracy profile).",
 )
 @click.option(
     "--out",
@@ -37,7 +49,10 @@ from approxrt.cli.common import config_from, parse_branch, parse_switches
 )
 @click.option("--device", help="auto | cpu | cuda | cuda:N.")
 @click.option(
-    "--sla-ms", type=float, help="Per-frame latency target (recorded per frame)."
+    "--sla-ms",
+    type=float,
+    help="Latency target: mean ms per frame over each group of frames. Without "
+    "--branch the scheduler keeps every group inside it.",
 )
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
 @click.option(
@@ -80,6 +95,7 @@ def run(
     sla_ms,
     max_frames,
     realtime,
+    profile_dir,
     switch_specs,
     extra_outputs,
     random_weights,
@@ -94,7 +110,6 @@ def run(
     OUT/events.jsonl (one event per frame), OUT/timing.csv (when each output
     was ready, for streaming AP50) and OUT/summary.json.
     """
-    from approxrt.loop import BranchSchedule
     from approxrt.runner import run_source
 
     config = config_from(
@@ -106,15 +121,17 @@ def run(
         random_weights=random_weights or None,
         classes=classes.split(",") if classes else None,
     )
-    schedule = BranchSchedule(
-        {0: parse_branch(branch_name), **parse_switches(switch_specs)}
-    )
-    branches = list(dict.fromkeys(b for _, b in schedule.switches))
+    try:
+        policy, branches = _policy(
+            branch_name, switch_specs, profile_dir, config, source, no_progress
+        )
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from None
     outputs = ["events", "mot", "coco", "timing", *extra_outputs]
     try:
         report = run_source(
             source,
-            schedule,
+            policy,
             branches,
             out_dir,
             config,
@@ -126,6 +143,30 @@ def run(
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(format_run_report(report.to_dict()))
+
+
+def _policy(branch_name, switch_specs, profile_dir, config, source, no_progress):
+    """The run's policy and the branches it may choose (their kernels are loaded)."""
+    from approxrt.loop import BranchSchedule
+
+    if branch_name is not None:
+        if profile_dir is not None:
+            raise ValueError("--profile is for adaptive runs: drop --branch")
+        schedule = BranchSchedule(
+            {0: parse_branch(branch_name), **parse_switches(switch_specs)}
+        )
+        return schedule, list(dict.fromkeys(b for _, b in schedule.switches))
+    if config.sla_ms is None:
+        raise ValueError("give --branch NAME (fixed) or --sla-ms MS (adaptive)")
+    if switch_specs:
+        raise ValueError("--switch scripts fixed branches: give --branch too")
+    from approxrt.adaptive import build_policy, candidates, load_run_models
+
+    video = Path(source) if Path(source).is_file() else None
+    models, origin = load_run_models(config, profile_dir, video, not no_progress)
+    branches = candidates(models, config)
+    click.echo(f"adaptive: {len(branches)} branches, models from {origin}", err=True)
+    return build_policy(models, branches, config), branches
 
 
 def format_run_report(report: dict) -> str:

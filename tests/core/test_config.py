@@ -2,7 +2,14 @@ import re
 
 import pytest
 
-from approxrt.config import DEFAULT_CONFIG_PATH, Config, ProfileConfig, load_config
+from approxrt.config import (
+    DEFAULT_CONFIG_PATH,
+    Config,
+    ProfileConfig,
+    SchedulerConfig,
+    config_from_values,
+    load_config,
+)
 
 
 def test_every_config_field_has_a_documented_key_in_default_yaml():
@@ -10,7 +17,14 @@ def test_every_config_field_has_a_documented_key_in_default_yaml():
     documented = set(re.findall(r"^(\w+):.*#\s*\(", text, flags=re.MULTILINE))
     assert documented == set(Config.model_fields)
     nested = set(re.findall(r"^  (\w+):.*#\s*\(", text, flags=re.MULTILINE))
-    assert nested == set(ProfileConfig.model_fields)
+    assert nested == set(ProfileConfig.model_fields) | set(SchedulerConfig.model_fields)
+
+
+def test_a_config_recorded_before_a_section_existed_loads_with_its_defaults():
+    recorded = load_config().model_dump()
+    del recorded["scheduler"]
+    config = config_from_values(recorded, "an older profile's meta.json")
+    assert config.scheduler == load_config().scheduler
 
 
 def test_a_profile_section_given_in_part_keeps_the_other_defaults(tmp_path):

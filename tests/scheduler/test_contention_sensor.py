@@ -26,6 +26,8 @@ def settle(sensor, seconds):
 def test_a_busy_program_shows_as_about_one_busy_core_and_goes_away():
     sensor = ContentionSensor(min_interval_s=0.1, smoothing=0.5)
     quiet = settle(sensor, 1.0)
+    if quiet > (psutil.cpu_count() or 1) - 1.2:
+        pytest.skip(f"other programs already keep {quiet:.1f} cores busy")
     spinner = subprocess.Popen([sys.executable, "-c", SPIN])
     try:
         busy = settle(sensor, 1.5)
