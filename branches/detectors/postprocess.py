@@ -1,8 +1,11 @@
 """Pre- and post-processing shared by the ONNX detector families.
 
 Resizing (letterbox or plain), the float ``(1, 3, H, W)`` blob, and the common
-tail of every decoder: score threshold, class-aware NMS (torchvision's
-``batched_nms``), the ``max_detections`` cut, mapping to frame pixels and clipping.
+tail of every decoder: score threshold, class-aware NMS (OpenCV's
+``NMSBoxesBatched``), the ``max_detections`` cut, mapping to frame pixels and clipping.
+
+Nothing here imports torch: the ONNX families on the CPU must run without it
+(a deployment without torch, and no torch start-up cost or threads).
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ import math
 
 import cv2
 import numpy as np
-import torch
-from torchvision.ops import batched_nms
 
 from approxrt.branches.detectors.base import PostprocessConfig
 from approxrt.detections import Detections
@@ -144,13 +145,8 @@ def finish(
     if not keep.any():
         return Detections.empty()
     xyxy, scores, class_ids = xyxy[keep], scores[keep], class_ids[keep]
-    order = batched_nms(
-        torch.from_numpy(np.ascontiguousarray(xyxy, np.float32)),
-        torch.from_numpy(np.ascontiguousarray(scores, np.float32)),
-        torch.from_numpy(np.ascontiguousarray(class_ids, np.int64)),
-        config.nms_iou_threshold,
-    )
-    order = order[: config.max_detections].numpy()
+    order = batched_nms(xyxy, scores, class_ids, config.nms_iou_threshold)
+    order = order[: config.max_detections]
     boxes = xyxy[order] / np.asarray([*scale_xy, *scale_xy], np.float32)
     height, width = image_hw
     np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
@@ -161,6 +157,31 @@ def finish(
         scores[order][visible],
         class_ids[order][visible].astype(np.int64),
     )
+
+
+def batched_nms(
+    xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float
+) -> np.ndarray:
+    """Greedy class-aware NMS: indices of the boxes kept, best score first.
+
+    A box is dropped when its IoU with a better-scored kept box of the same class
+    exceeds ``iou_threshold`` (torchvision's ``batched_nms`` rule; OpenCV computes
+    the IoU in float64, so a pair within float32 rounding of the threshold may
+    differ).
+    """
+    if len(xyxy) == 0:
+        return np.empty(0, np.int64)
+    boxes = np.asarray(xyxy, np.float64)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    # score_threshold -inf: the caller has already thresholded.
+    kept = cv2.dnn.NMSBoxesBatched(
+        xywh,
+        np.asarray(scores, np.float32),
+        np.asarray(class_ids, np.int32),
+        -np.inf,
+        iou_threshold,
+    )
+    return np.asarray(kept, np.int64).reshape(-1)
 
 
 def best_class(

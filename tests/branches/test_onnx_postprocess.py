@@ -128,3 +128,27 @@ def test_boxes_wholly_outside_the_frame_are_dropped():
     )
     assert len(found) == 1
     np.testing.assert_allclose(found.xyxy, [[10, 10, 50, 50]])
+
+
+def test_opencv_nms_keeps_what_torchvision_batched_nms_keeps():
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    from approxrt.branches.detectors.postprocess import batched_nms
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        n = int(rng.integers(1, 300))
+        corner = rng.uniform(0, 400, (n, 2)).astype(np.float32)
+        xyxy = np.concatenate([corner, corner + rng.uniform(1, 80, (n, 2))], axis=1)
+        xyxy = xyxy.astype(np.float32)
+        scores = rng.uniform(0, 1, n).astype(np.float32)
+        class_ids = rng.integers(0, 4, n)
+        expected = torchvision.ops.batched_nms(
+            torch.from_numpy(xyxy),
+            torch.from_numpy(scores),
+            torch.from_numpy(class_ids),
+            0.45,
+        ).numpy()
+        np.testing.assert_array_equal(
+            batched_nms(xyxy, scores, class_ids, 0.45), expected
+        )
