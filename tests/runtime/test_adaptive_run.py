@@ -1,0 +1,135 @@
+"""`approxrt run --sla-ms` without a branch: the scheduler in the real loop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from hand_profile import accuracy_table, latency_model, space
+
+from approxrt.adaptive import calibration_config, load_run_models
+from approxrt.cli import main
+from approxrt.config import load_config
+from approxrt.profiler.store import ProfileStore
+
+SMALL_SPACE = """\
+detectors: [yolox_nano]
+input_sizes: {yolox_nano: [224, 320, 416]}
+sampling_intervals: [1, 2, 4, 8]
+trackers: [kcf, medianflow]
+downsamples: [1, 2]
+warmup_runs: 1
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def hand_profile_dir(tmp_path):
+    """A profile directory holding the hand-made models of `hand_profile`."""
+    store = ProfileStore.create(tmp_path / "profile", load_config().model_dump())
+    store.write_models(
+        {
+            "branch_latency": latency_model().to_dict(),
+            "accuracy_table": accuracy_table().to_dict(),
+        }
+    )
+    return store.path
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_SPACE)
+    return path
+
+
+def test_every_decision_is_logged_with_its_prediction_and_the_sla_holds_the_choice(
+    pets_video, models_dir, hand_profile_dir, small_config, tmp_path
+):
+    out = tmp_path / "run"
+    result = invoke(
+        "run", pets_video, "--sla-ms", 6, "--profile", hand_profile_dir,
+        "--config", small_config, "--models", models_dir, "--classes", "person",
+        "--max-frames", 40, "--out", out, "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in (out / "events.jsonl").open()]
+    decisions = [e for e in events if e["mode"] == "detect"]
+    candidates = {str(b) for b in space()}
+    assert {e["branch"] for e in events} <= candidates
+    for event in decisions:
+        predicted = event["predicted"]
+        assert predicted["latency_ms"] * predicted["margin"] <= 6 or (
+            event["branch"].endswith("si8/medianflow/ds2")  # the fastest, none fit
+        )
+        assert 0 < predicted["accuracy"] <= 1 and predicted["scheduler_ms"] > 0
+        assert {"cpu", "slowdown_detect", "slowdown_track"} <= set(event["contention"])
+    # The first group is a lone detection frame: nothing is known of the scene.
+    assert events[0]["branch"].endswith("/si1") and events[1]["mode"] == "detect"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sla_ms"] == 6 and summary["gof_sla_violation_rate"] is not None
+    assert sum(summary["branches"].values()) == 40
+
+
+def test_a_changed_sla_changes_the_plan(
+    pets_video, models_dir, hand_profile_dir, small_config, tmp_path
+):
+    mean_ms = {}
+    for sla_ms in (4, 30):
+        out = tmp_path / f"sla{sla_ms}"
+        result = invoke(
+            "run", pets_video, "--sla-ms", sla_ms, "--profile", hand_profile_dir,
+            "--config", small_config, "--models", models_dir, "--max-frames", 30,
+            "--out", out, "--no-progress",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        events = [json.loads(line) for line in (out / "events.jsonl").open()]
+        mean_ms[sla_ms] = sum(
+            e["predicted"]["latency_ms"] for e in events if e["mode"] == "detect"
+        )
+    # 30 ms fits s416 every frame (8.3 ms in the profile): the plan is dearer.
+    assert mean_ms[30] > mean_ms[4]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-frames", 2], "give --branch NAME (fixed) or --sla-ms MS"),
+        (["--branch", "yolox_nano/s320/si1", "--profile", "."], "drop --branch"),
+        (["--sla-ms", 10, "--switch", "4=yolox_nano/s320/si1"], "give --branch too"),
+    ],
+)
+def test_a_run_that_is_neither_fixed_nor_adaptive_is_refused(
+    pets_video, models_dir, tmp_path, args, message
+):
+    out = tmp_path / "run"
+    result = invoke("run", pets_video, "--models", models_dir, "--out", out, *args)
+    assert result.exit_code != 0 and message in result.output
+    assert not out.exists()
+
+
+def test_a_cached_calibration_is_reused_with_the_shipped_accuracy(tmp_path):
+    config = load_config().replace(cache_dir=str(tmp_path / "cache"))
+    from approxrt.adaptive import _cache_root, _calibration_key
+
+    key = _calibration_key(calibration_config(config))
+    folder = _cache_root(config) / "calibration" / key / "models"
+    folder.mkdir(parents=True)
+    (folder / "branch_latency.json").write_text(json.dumps(latency_model().to_dict()))
+    models, origin = load_run_models(config, None, None, progress=False)
+    assert "calibration" in origin and "shipped accuracy profile" in origin
+    # The shipped accuracy covers PETS-profiled branches of the default space.
+    assert models.accuracy_table is not None and models.content_light is not None
+    assert "yolox_nano/s416/si1" in models.accuracy_table.branches_
+
+
+def test_the_quick_calibration_narrows_the_profile_to_the_shipped_kernels():
+    calibration = calibration_config(load_config())
+    assert calibration.profile.cpu_levels == [0.0, 2.0]
+    assert calibration.profile.validation_branches == 0
+    assert set(calibration.detectors) <= {"yolox_nano", "nanodet_m", "fastestdet"}
+    assert "frcnn_r50" not in calibration.detectors
