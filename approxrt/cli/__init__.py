@@ -7,6 +7,7 @@ from approxrt.cli import (  # noqa: F401
     evaluate,
     profile,
     run,
+    serve,
     space,
 )
 from approxrt.cli.app import main

@@ -1,0 +1,90 @@
+"""`run_daemon`: the streams, the HTTP API and systemd's handshake, until a signal.
+
+Start-up: every stream of the settings is checked and started (one that cannot
+run stops the start with its reason), the API listens, systemd is told READY=1
+(when started by systemd with Type=notify) and, under WatchdogSec=, pinged at
+half the watchdog period for as long as the API answers. SIGTERM or SIGINT:
+the API stops taking requests, every stream drains its queue and flushes its
+sinks (events on disk, MQTT spool sent or kept), systemd hears STOPPING=1, and
+the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import urllib.request
+
+import sdnotify
+import uvicorn
+
+from approxrt.config import Config
+from approxrt.serve.app import create_app
+from approxrt.serve.manager import StreamManager
+from approxrt.serve.spec import ServeSettings
+from approxrt.signals import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+
+def run_daemon(settings: ServeSettings, config: Config, token: str | None) -> None:
+    """Serve until SIGTERM/SIGINT; see the module docstring.
+
+    Raises:
+        ValueError: a stream of the settings cannot run (nothing keeps running).
+    """
+    manager = StreamManager(settings, config)
+    notifier = sdnotify.SystemdNotifier()
+    with stop_on_signals() as stop:
+        try:
+            for spec in settings.streams:
+                manager.add(spec)
+        except Exception:
+            manager.shutdown()
+            raise
+        app = create_app(manager, token)
+        host, port = settings.host_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning")
+        )
+        # In a thread, uvicorn leaves the signals to us (it only takes them
+        # in the main thread), so a stop drains the streams before exiting.
+        api = threading.Thread(target=server.run, name="api", daemon=True)
+        api.start()
+        if not _wait_started(server, api):
+            manager.shutdown()
+            raise ValueError(f"listen {settings.listen}: the API could not start")
+        app.state.ready = True
+        notifier.notify("READY=1")
+        log.warning("approxrt serve: listening on http://%s", settings.listen)
+        _keep_alive(stop, notifier, f"http://{host}:{port}/health")
+        notifier.notify("STOPPING=1")
+        app.state.ready = False
+        server.should_exit = True
+        api.join(timeout=10)
+        manager.shutdown()
+
+
+def _wait_started(server: uvicorn.Server, api: threading.Thread) -> bool:
+    while api.is_alive() and not server.started:
+        time.sleep(0.05)
+    return server.started
+
+
+def _keep_alive(stop, notifier: sdnotify.SystemdNotifier, health_url: str) -> None:
+    """Until ``stop``: ping systemd's watchdog while the API answers."""
+    watchdog_us = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+    period_s = watchdog_us / 2e6 if watchdog_us else 1.0
+    while not stop.wait(period_s):
+        if watchdog_us and _answers(health_url):
+            notifier.notify("WATCHDOG=1")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback URL
+            return response.status == 200
+    except OSError:
+        return False

@@ -1,0 +1,211 @@
+"""`StreamManager`: the daemon's streams over one model pool.
+
+Adding a stream checks everything that can be refused before anything starts
+(a repeated id, an unknown branch or class, a detector whose model is missing,
+a file that cannot be opened, an adaptive stream without a scheduler), then
+loads what the pool lacks and starts the stream's threads. Removing one drains
+it. Nothing one stream does touches another's state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from approxrt.branch import Branch
+from approxrt.branches.model_pool import ModelPool
+from approxrt.config import Config
+from approxrt.pipeline import build_detector, build_kernel
+from approxrt.serve.frames import FrameFeed, is_live
+from approxrt.serve.metrics import DaemonMetrics
+from approxrt.serve.spec import ServeSettings, StreamSpec, redact_url
+from approxrt.serve.stream import StreamWorker
+from approxrt.sinks import MultiSink
+from approxrt.sinks.mqtt import MqttSink
+from approxrt.sinks.rotating_events import RotatingJsonlEventSink
+from approxrt.sources import open_source
+
+log = logging.getLogger(__name__)
+
+
+class StreamExistsError(ValueError):
+    """A stream with this id runs already."""
+
+
+class StreamNotFoundError(KeyError):
+    """No stream has this id."""
+
+
+class StreamManager:
+    """Adds, lists, changes and removes streams; see the module docstring."""
+
+    def __init__(self, settings: ServeSettings, config: Config) -> None:
+        self.settings = settings
+        self.config = config
+        self.metrics = DaemonMetrics()
+        self.pool = ModelPool(load=self._load_detector)
+        self._streams: dict[str, StreamWorker] = {}
+        self._lock = threading.RLock()
+
+    def add(self, spec: StreamSpec) -> StreamWorker:
+        """Check and start ``spec``'s stream.
+
+        Raises:
+            StreamExistsError: the id is taken.
+            ValueError: the stream cannot run (the message says why).
+        """
+        with self._lock:
+            if spec.id in self._streams:
+                raise StreamExistsError(f"stream {spec.id!r} exists already")
+            branch = _fixed_branch(spec)
+            if not is_live(spec.source):
+                _check_file_opens(spec.source)
+            self.pool.require([branch.detector])
+            worker = StreamWorker(
+                spec,
+                self._feed(spec),
+                self._kernel_factory(spec, branch),
+                self._sinks(spec),
+                self.metrics,
+            )
+            self._streams[spec.id] = worker
+            self.metrics.set_branch(spec.id, str(branch))
+            worker.start()
+            log.info("stream %s added: %s", spec.id, redact_url(spec.source))
+            return worker
+
+    def get(self, stream_id: str) -> StreamWorker:
+        with self._lock:
+            worker = self._streams.get(stream_id)
+        if worker is None:
+            raise StreamNotFoundError(stream_id)
+        return worker
+
+    def list(self) -> list[StreamWorker]:
+        with self._lock:
+            return list(self._streams.values())
+
+    def remove(self, stream_id: str) -> StreamWorker:
+        """Stop a stream (draining it) and forget it."""
+        with self._lock:
+            worker = self._streams.pop(stream_id, None)
+        if worker is None:
+            raise StreamNotFoundError(stream_id)
+        worker.stop()
+        self.metrics.forget(stream_id)
+        return worker
+
+    def set_branch(self, stream_id: str, name: str) -> StreamWorker:
+        worker = self.get(stream_id)
+        branch = _valid_branch(name)
+        self.pool.require([branch.detector])
+        worker.set_branch(branch)
+        return worker
+
+    def shutdown(self) -> None:
+        """Drain every stream and flush its sinks."""
+        workers = self.list()
+        for worker in workers:
+            worker.feed.stop()
+        for worker in workers:
+            worker.stop()
+
+    def refresh_gauges(self) -> None:
+        for worker in self.list():
+            worker.update_gauges()
+
+    def _load_detector(self, name: str):
+        rss = psutil.Process().memory_info().rss
+        detector = build_detector(name, self.config)
+        grown = psutil.Process().memory_info().rss - rss
+        self.metrics.pool_bytes.inc(max(grown, 0))
+        return detector
+
+    def _feed(self, spec: StreamSpec) -> FrameFeed:
+        return FrameFeed(
+            spec.id,
+            spec.source,
+            loop=spec.loop,
+            queue_frames=self.settings.queue_frames,
+            reconnect_initial_s=self.settings.reconnect_initial_s,
+            reconnect_max_s=self.settings.reconnect_max_s,
+            on_reconnect=self.metrics.reconnects.labels(spec.id).inc,
+        )
+
+    def _kernel_factory(self, spec: StreamSpec, branch: Branch):
+        config = self.config.replace(classes=spec.classes)
+
+        def make(image: np.ndarray):
+            kernel = build_kernel(config, [branch], self.pool)
+            trackers = [(branch.tracker, branch.downsample)] if branch.tracker else []
+            kernel.warmup([branch.kernel], image, trackers, runs=config.warmup_runs)
+            return kernel
+
+        return make
+
+    def _sinks(self, spec: StreamSpec) -> MultiSink:
+        sinks = []
+        if spec.out:
+            sinks.append(
+                RotatingJsonlEventSink(
+                    Path(spec.out) / "events.jsonl",
+                    self.settings.events_max_bytes,
+                    self.settings.events_backups,
+                    classes=spec.classes,
+                    stream=spec.id,
+                )
+            )
+        mqtt = self.settings.mqtt
+        if mqtt is not None and spec.mqtt:
+            sinks.append(
+                MqttSink(
+                    mqtt.host,
+                    mqtt.port,
+                    f"{mqtt.topic_prefix}/{spec.id}/detections",
+                    Path(mqtt.spool_dir) / f"{spec.id}.spool",
+                    qos=mqtt.qos,
+                    client_id=f"approxrt-{spec.id}",
+                    classes=spec.classes,
+                    stream=spec.id,
+                )
+            )
+        return MultiSink(sinks)
+
+
+def _valid_branch(name: str) -> Branch:
+    from approxrt.branches.space import validate_branch
+
+    return validate_branch(Branch.parse(name))
+
+
+def _fixed_branch(spec: StreamSpec) -> Branch:
+    if spec.branch is not None:
+        return _valid_branch(spec.branch)
+    try:
+        policy = importlib.import_module("approxrt.scheduler.policy")
+    except ImportError:
+        policy = None
+    if getattr(policy, "AdaptivePolicy", None) is None:
+        raise ValueError(
+            f"stream {spec.id!r}: adaptive streams need the scheduler "
+            "(approxrt.scheduler.policy.AdaptivePolicy), which this install lacks; "
+            "give a branch to run a fixed one"
+        )
+    raise ValueError(
+        f"stream {spec.id!r}: adaptive streams are not wired into the daemon yet; "
+        "give a branch to run a fixed one"
+    )
+
+
+def _check_file_opens(source: str) -> None:
+    """A file or folder that cannot be read is refused now, not retried."""
+    try:
+        with open_source(source) as frames:
+            frames.frame_count  # noqa: B018 - opening is the check
+    except (ValueError, FileNotFoundError, OSError) as error:
+        raise ValueError(f"source {redact_url(source)}: {error}") from None
