@@ -19,6 +19,7 @@ SPEC_KEYS: dict[str, str] = {
     "height": "height",
     "seed": "seed",
     "enter_rate": "enter_rate",
+    "enter_until": "enter_until",
     "bounce": "bounce",
     "fps": "fps",
     "classes": "classes",
@@ -47,6 +48,8 @@ class SceneConfig:
         seed: everything random comes from it; the same seed gives the same scene.
         enter_rate: expected objects entering through the borders per frame
             (Poisson); above 0 the count changes over time.
+        enter_until: no object enters from this frame on (None: until the end),
+            so a crowd that built up leaves again: a count that rises and falls.
         bounce: whether objects bounce off the borders (the count stays fixed) or
             leave through them. None (default) means bounce exactly when
             ``enter_rate`` is 0.
@@ -68,6 +71,7 @@ class SceneConfig:
     height: int = 480
     seed: int = 0
     enter_rate: float = 0.0
+    enter_until: int | None = None
     bounce: bool | None = None
     fps: float = 30.0
     classes: tuple[str, ...] = ("person",)
@@ -90,6 +94,8 @@ class SceneConfig:
         _check_int("width", self.width, 32)
         _check_int("height", self.height, 32)
         _check_int("seed", self.seed, 0)
+        if self.enter_until is not None:
+            _check_int("enter_until", self.enter_until, 0)
         _check_range(
             "size", self.size_px, 8, min(self.width, self.height), integer=True
         )
@@ -172,7 +178,7 @@ def _parse_value(key: str, text: str) -> object:
             low, sep, high = text.partition("-")
             cast = int if key == "size" else float
             return (cast(low), cast(high if sep else low))
-        if key in ("objects", "frames", "width", "height", "seed"):
+        if key in ("objects", "frames", "width", "height", "seed", "enter_until"):
             return int(text)
         if key in ("enter_rate", "fps", "noise"):
             return float(text)

@@ -213,7 +213,8 @@ def _simulate(config: SceneConfig, cutouts: list[Cutout]) -> list[_Track]:
         alive.append(_spawn(config, cutouts, rng, len(tracks) + 1, 0, inside=True))
         tracks.append(alive[-1][0])
     for index in range(config.frames):
-        if index > 0:
+        entering = config.enter_until is None or index < config.enter_until
+        if index > 0 and entering:
             for _ in range(rng.poisson(config.enter_rate)):
                 alive.append(
                     _spawn(config, cutouts, rng, len(tracks) + 1, index, inside=False)

@@ -157,3 +157,23 @@ def test_a_synthetic_source_yields_the_scene_frames_with_timestamps():
     assert np.allclose([f.timestamp_s for f in frames], np.arange(6) / 12.0)
     assert all(f.decode_ms > 0 for f in frames)
     assert np.array_equal(frames[5].image, scene.frame(5))
+
+
+def test_a_crowd_that_stops_entering_rises_then_falls():
+    spec = (
+        "synthetic:objects=2,enter_rate=0.6,enter_until=130,speed=3-6,size=40-90,"
+        "bounce=false,frames=300,seed=3"
+    )
+    scene = SyntheticScene.from_spec(spec)
+    counts = [len(scene.ground_truth(i)) for i in range(300)]
+    first_entry_after = [
+        identity
+        for identity, boxes in boxes_by_identity(scene).items()
+        if boxes[0][0] >= 130
+    ]
+    assert first_entry_after == []  # nobody enters from enter_until on
+    peak = int(np.argmax(counts))
+    assert counts[peak] >= 30 and counts[0] <= 5 and counts[-1] <= counts[peak] / 4
+    assert SceneConfig.from_spec(spec).to_spec() == SceneConfig.from_spec(
+        SceneConfig.from_spec(spec).to_spec()
+    ).to_spec()
