@@ -90,8 +90,8 @@ def bench_kernel(
     config_path,
 ):
     """Accuracy and latency of fixed branches -> OUT/kernel.{md,json,png}."""
-    from approxrt.bench import run_kernel_benchmark, save_json, sweep_branches
-    from approxrt.bench_report import kernel_markdown, plot_pareto
+    from approxrt.bench.kernel import run_kernel_benchmark, save_json, sweep_branches
+    from approxrt.bench.kernel_report import kernel_markdown, plot_pareto
 
     config = config_from(config_path, models_dir=models_dir, classes=["person"])
     names = [d for d in detectors.split(",") if d]

@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from approxrt.bench_report import pareto_front
+from approxrt.bench.kernel_report import pareto_front
 from approxrt.cli import main
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: fixed branches (`kernel`) and policies under contention (`adaptive`)."""
