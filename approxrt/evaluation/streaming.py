@@ -17,16 +17,19 @@ previous frame's output. ``eta_frames = -1`` gives each frame until the next one
 arrives: a runtime that finishes every frame before the next arrival then scores
 its offline AP50 exactly.
 
-One rule beyond the paper: the output of frame ``j`` is never used for an
-earlier frame ``i < j``. In a real-time replay that cannot happen anyway (frame
-``j`` arrives after ``t_i``), but a run as fast as possible reads frames ahead of
-their time, and then scores each frame on its own output while it keeps ahead of
-the frame rate, and on an ever older one once it falls behind (every frame is
-waited for, so the delay accumulates). Its streaming AP50 thus stays at or below
-its offline AP50 and falls as latency passes the frame period.
+Which finish times: a realtime replay (``approxrt run --realtime``) is scored
+on the times it measured. A run as fast as possible reads frames ahead of their
+capture time (or behind it), so with ``queued=True`` its outputs are first
+re-timed as if each frame had arrived at its capture time into a camera queue
+that keeps every frame: the output of frame ``j`` took ``finish - arrival`` to
+compute and starts when frame ``j`` is captured or the previous output is done,
+whichever is later (`queued_finish_times`). A run that keeps up then scores as
+its realtime replay would, and one too slow for the frame rate falls further
+behind with every frame, as a queue that drops nothing does. Either way the
+output of frame ``j`` is never used for an earlier frame.
 
     times = read_timing("runs/pets/timing.csv")
-    result = streaming_ap50(gt, results, times, fps=10.0)
+    result = streaming_ap50(gt, results, times, fps=10.0)   # a realtime run
     print(result.mean_ap50, result.mean_lag_frames)
 """
 
@@ -53,6 +56,8 @@ class StreamingAP:
         mean_ap50_raw: mean non-interpolated AP50 over the same classes.
         fps: the frame rate frames were due at.
         eta_frames: the paper's grace, in frames (see the module docstring).
+        queued: whether the finish times were re-timed as a camera queue that
+            keeps every frame (a run as fast as possible), not as measured.
         frames_scored: frames from the first output's to the last output's.
         frames_without_output: frames due before any output had finished.
         frames_in_time: frames scored on the output of that very frame.
@@ -65,6 +70,7 @@ class StreamingAP:
     mean_ap50_raw: float
     fps: float
     eta_frames: float
+    queued: bool
     frames_scored: int
     frames_without_output: int
     frames_in_time: int
@@ -78,6 +84,7 @@ def streaming_ap50(
     fps: float,
     classes: Iterable[int] | None = None,
     eta_frames: float = 0.0,
+    queued: bool = False,
     iou_threshold: float = 0.5,
 ) -> StreamingAP:
     """Streaming AP50 of ``results`` against ``gt`` (see the module docstring).
@@ -94,13 +101,18 @@ def streaming_ap50(
         classes: class ids to score; default every class with scored gt.
         eta_frames: grace in frames, >= -1 (0: the paper's default; -1: each
             frame until the next arrives).
+        queued: ``True`` for a run that read frames as fast as it could and
+            processed every one (not a realtime replay): its finish times are
+            re-timed by `queued_finish_times` first.
         iou_threshold: minimum IoU for a match.
 
     Raises:
-        ValueError: no outputs, a bad ``fps`` or ``eta_frames``, or outputs
-            whose finish times go backwards as frame numbers rise (a runtime
-            finishes frames in order).
+        ValueError: no outputs, a bad ``fps`` or ``eta_frames``, outputs whose
+            finish times go backwards as frame numbers rise (a runtime finishes
+            frames in order), or ``queued`` without arrival times.
     """
+    if queued:
+        times = queued_finish_times(times, fps)
     frames, used = outputs_in_force(times, fps, eta_frames)
     in_range = (gt.frame >= frames[0]) & (gt.frame <= frames[-1])
     ap = evaluate_ap(
@@ -114,6 +126,7 @@ def streaming_ap50(
         mean_ap50_raw=ap.mean_ap50_raw,
         fps=float(fps),
         eta_frames=float(eta_frames),
+        queued=queued,
         frames_scored=len(frames),
         frames_without_output=int(np.count_nonzero(~had_output)),
         frames_in_time=int(np.count_nonzero(used == frames)),
@@ -142,6 +155,37 @@ def outputs_in_force(
     count = np.minimum(finished, computed)
     used = np.where(count > 0, frame[np.maximum(count - 1, 0)], 0)
     return frames, used
+
+
+def queued_finish_times(times: OutputTimes, fps: float) -> OutputTimes:
+    """Finish times as if frames had arrived at their capture times, none dropped.
+
+    Frame ``j`` is captured at ``t_j = (j - first) / fps`` and its output took
+    ``p_j = finish_s - arrival_s`` (as measured); in a queue that keeps every
+    frame it finishes at ``f_j = max(t_j, f_previous) + p_j``.
+
+    Raises:
+        ValueError: an output without an arrival time, or a bad ``fps``.
+    """
+    _check_stream(fps, 0.0)
+    order = np.argsort(times.frame, kind="stable")
+    frame, finish_s, arrival_s = (
+        times.frame[order],
+        times.finish_s[order],
+        times.arrival_s[order],
+    )
+    if not np.isfinite(arrival_s).all():
+        missing = int(frame[~np.isfinite(arrival_s)][0])
+        raise ValueError(
+            f"times: frame {missing} has no arrival time, needed to re-time a run "
+            "that waited for every frame"
+        )
+    capture_s = (frame - frame[:1]) / fps
+    compute_s = finish_s - arrival_s
+    # f_k = max over m <= k of (t_m + p_m + ... + p_k), as a running maximum.
+    done_s = np.cumsum(compute_s)
+    queued = done_s + np.maximum.accumulate(capture_s - (done_s - compute_s))
+    return OutputTimes(frame, queued, capture_s)
 
 
 def _check_stream(fps: float, eta_frames: float) -> None:

@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from approxrt.evaluation import BoxTable, evaluate_ap
-from approxrt.evaluation.streaming import outputs_in_force, streaming_ap50
+from approxrt.evaluation.streaming import (
+    outputs_in_force,
+    queued_finish_times,
+    streaming_ap50,
+)
 from approxrt.evaluation.timing import OutputTimes
 from approxrt.sources import SyntheticScene
 
@@ -129,6 +133,33 @@ def test_frames_outside_the_runs_outputs_are_not_scored(gt, results):
     in_range = (gt.frame >= 11) & (gt.frame <= 30)
     assert streaming.per_class[0].num_gt == int((in_range & ~gt.ignore).sum())
     assert streaming.frames_scored == 20
+
+
+def test_a_run_that_kept_ahead_scores_as_its_realtime_replay_once_queued(gt, results):
+    compute_s = np.full(FRAMES, 0.015)
+    arrival_s = np.arange(FRAMES) * 0.02  # read 5x faster than the frame rate
+    ahead = OutputTimes(np.arange(1, FRAMES + 1), arrival_s + compute_s, arrival_s)
+    realtime = times_with(arrivals() + compute_s)
+    for eta in (0, -1):
+        queued = streaming_ap50(gt, results, ahead, FPS, eta_frames=eta, queued=True)
+        measured = streaming_ap50(gt, results, realtime, FPS, eta_frames=eta)
+        assert queued.mean_ap50 == measured.mean_ap50 and queued.queued
+
+
+def test_a_queue_that_keeps_every_frame_carries_its_delay_forward():
+    compute_s = np.where(np.arange(FRAMES) < 30, 0.01, 0.25)  # fast, then slow
+    arrival_s = np.concatenate([[0.0], np.cumsum(compute_s)[:-1]])  # back to back
+    run = OutputTimes(np.arange(1, FRAMES + 1), arrival_s + compute_s, arrival_s)
+    queued = queued_finish_times(run, FPS)
+    expected, done_s = [], 0.0
+    for k in range(FRAMES):
+        done_s = max(k * PERIOD_S, done_s) + compute_s[k]
+        expected.append(done_s)
+    np.testing.assert_allclose(queued.finish_s, expected)
+    # Read ahead of the frame rate, the run had a head start a camera never gives.
+    assert queued.finish_s[-1] > run.finish_s[-1] + 2.5
+    with pytest.raises(ValueError, match="frame 2 has no arrival time"):
+        queued_finish_times(OutputTimes([1, 2], [0.1, 0.2], [0.0, np.nan]), FPS)
 
 
 @pytest.mark.parametrize(

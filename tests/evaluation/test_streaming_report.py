@@ -85,6 +85,7 @@ def sequence(tmp_path_factory):
 
 
 def write_run(folder, gt, processed: np.ndarray, delay_s: float, fps=FPS):
+    """A realtime run's files: its boxes are the gt of the frames processed."""
     folder.mkdir()
     scored = gt[~gt.ignore & np.isin(gt.frame, processed)]
     write_coco_results(folder / "results.coco.json", scored)
@@ -95,7 +96,7 @@ def write_run(folder, gt, processed: np.ndarray, delay_s: float, fps=FPS):
     (folder / "timing.csv").write_text(
         "frame,timestamp_s,arrival_s,finish_s\n" + "\n".join(rows) + "\n"
     )
-    (folder / "summary.json").write_text(json.dumps({"fps": fps}))
+    (folder / "summary.json").write_text(json.dumps({"fps": fps, "realtime": True}))
 
 
 def test_eval_reports_streaming_beside_offline_and_charges_drops_to_streaming_only(
@@ -109,6 +110,7 @@ def test_eval_reports_streaming_beside_offline_and_charges_drops_to_streaming_on
     assert report.streaming.frames_scored == FRAMES - 1
     assert report.streaming.frames_in_time == FRAMES // 2
     assert report.streaming.mean_ap50 < 1.0  # dropped frames shown stale boxes
+    assert not report.streaming.queued
     text = report.format()
     assert "sAP50" in text
     assert f"streaming AP50 {report.streaming.mean_ap50:.3f} vs offline AP50 1.000" in (
