@@ -18,8 +18,8 @@ import httpx
 import pytest
 import yaml
 
-HERE = Path(__file__).parent
-SYSTEM_PYTHON = "/usr/bin/python3"
+from approxrt.serve.cameras import rtsp_server_command, rtsp_server_problem
+
 BRANCH = "yolox_nano/s320/si4/medianflow/ds2"
 
 
@@ -76,28 +76,10 @@ class Helper:
 
 
 def rtsp_server_args(video: Path, port: int) -> list[str]:
-    probe = (
-        subprocess.run(
-            [
-                SYSTEM_PYTHON,
-                "-c",
-                "import gi; gi.require_version('GstRtspServer', '1.0');"
-                "from gi.repository import GstRtspServer",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if Path(SYSTEM_PYTHON).exists()
-        else None
-    )
-    if probe is None or probe.returncode != 0:
-        pytest.skip(
-            "GStreamer's RTSP server is not installed for the system Python "
-            "(apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "
-            "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad "
-            "gstreamer1.0-plugins-ugly)"
-        )
-    return [SYSTEM_PYTHON, str(HERE / "rtsp_server.py"), str(video), str(port)]
+    problem = rtsp_server_problem()
+    if problem:
+        pytest.skip(problem)
+    return rtsp_server_command(video, port)
 
 
 def mosquitto_args(port: int, config_dir: Path) -> list[str]:

@@ -6,11 +6,10 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from serve_parts import BRANCH, free_port, rtsp_server_args, wait_until
 
-MJPEG_SERVER = Path(__file__).parent / "mjpeg_server.py"
+from approxrt.serve.cameras import mjpeg_server_command
 
 
 def _processed(daemon, stream_id):
@@ -71,7 +70,7 @@ def test_an_rtsp_camera_comes_back_by_itself_after_its_server_restarts(
 
 def test_an_http_mjpeg_camera_is_read(daemons, helpers, pets_video, models_dir):
     port = free_port()
-    helpers([sys.executable, str(MJPEG_SERVER), str(pets_video), str(port)])
+    helpers(mjpeg_server_command(pets_video, port))
     daemon = daemons(
         {
             "models": str(models_dir),

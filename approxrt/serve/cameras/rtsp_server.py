@@ -1,7 +1,7 @@
 """A real RTSP server for the tests: GStreamer's, serving a video file in a loop.
 
 Run with the system Python (it needs python3-gi and gir1.2-gst-rtsp-server-1.0):
-``/usr/bin/python3 rtsp_server.py VIDEO PORT [USER:PASSWORD]``; the stream is
+``/usr/bin/python3 rtsp_server.py VIDEO PORT``; the stream is
 ``rtsp://127.0.0.1:PORT/live``. It prints ``ready`` once it listens.
 """
 

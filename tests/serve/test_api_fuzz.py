@@ -1,0 +1,40 @@
+"""The control API fuzzed from its own OpenAPI schema (schemathesis): no request,
+however odd, gets a 500 from the running daemon."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from serve_parts import BRANCH
+
+
+def test_no_request_from_the_schema_gets_a_server_error(
+    daemons, pets_video, models_dir
+):
+    cli = shutil.which("schemathesis") or str(Path(sys.executable).parent / "st")
+    if not Path(cli).exists():
+        pytest.skip("schemathesis is not installed (pip install schemathesis)")
+    stream = {"id": "a", "source": str(pets_video), "branch": BRANCH, "loop": True}
+    daemon = daemons({"models": str(models_dir), "streams": [stream]})
+    run = subprocess.run(
+        [
+            cli,
+            "run",
+            f"http://127.0.0.1:{daemon.port}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "20",
+            "--seed",
+            "9",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert " passed" in run.stdout
+    assert daemon.client.get("/health").status_code == 200
