@@ -3,7 +3,9 @@
 Files are written into a hidden staging folder beside the target
 (``.<name>.partial-XXXX``). `commit` moves them into place; `abort` deletes them.
 Used as a context manager it commits on a clean exit and aborts on any
-exception (Ctrl-C included), so a failed run leaves no half-written output::
+exception, so a failed run leaves no half-written output (`approxrt run` catches
+Ctrl-C and SIGTERM itself, see `approxrt.signals`, and commits what it
+processed)::
 
     with OutputDir("runs/pets", overwrite=False) as out:
         sinks = MultiSink([out.add(MotResultsSink(out / "results.txt")),
