@@ -8,6 +8,7 @@ from approxrt.branch import Branch
 from approxrt.branches.detectors.base import Detector, PostprocessConfig
 from approxrt.branches.detectors.onnx_session import OnnxDetector
 from approxrt.branches.detectors.registry import detector_class
+from approxrt.branches.detectors.routes import TORCH_CUDA, onnx_route, torch_device
 from approxrt.branches.kernel import MultiBranchKernel, TrackerFactory
 from approxrt.branches.model_pool import ModelPool
 from approxrt.branches.models import resolve_model
@@ -32,12 +33,24 @@ def build_detector(name: str, config: Config) -> Detector:
             cache_dir=config.cache_dir,
             download=config.download,
         )
+        rect_input = config.rect_input.get(name)  # None: the family's default
+        if onnx_route(config.device) == TORCH_CUDA:
+            # Imported here: it imports torch, which the CPU route never loads.
+            from approxrt.branches.detectors.cuda_detector import CudaOnnxDetector
+
+            return CudaOnnxDetector(
+                family,
+                model_path,
+                postprocess,
+                device=torch_device(config.device),
+                rect_input=rect_input,
+            )
         return family(
             model_path,
             postprocess,
             device=config.device,
             threads=config.num_threads,
-            rect_input=config.rect_input.get(name),  # None: the family's default
+            rect_input=rect_input,
         )
     _set_torch_threads(config.num_threads)
     return family(

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from approxrt.branch import Branch
+from approxrt.branches.detectors.routes import route_name
 from approxrt.branches.kernel import MultiBranchKernel
 from approxrt.branches.space import validate_branch
 from approxrt.classes import class_ids_from_names
@@ -62,6 +63,8 @@ class RunReport:
     fps: float | None = None
     dropped_frames: int = 0
     interrupted: bool = False  # stopped by SIGINT/SIGTERM before the source ended
+    # What ran each detector, e.g. {"yolox_nano": "torch-cuda (graph, fp32, cuda:0)"}
+    detector_routes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +77,7 @@ class RunReport:
             "bad_frames": self.bad_frames,
             "frame_errors": self.frame_errors.count,
             "first_frame_errors": self.frame_errors.first,
+            "detector_routes": self.detector_routes,
             **self.summary.to_dict(),
         }
 
@@ -169,6 +173,10 @@ def run_source(
                 frames.dropped_frames,
             )
             report.interrupted = interrupted
+            report.detector_routes = {
+                name: route_name(detector)
+                for name, detector in kernel.detectors.items()
+            }
             (out / SUMMARY_JSON).write_text(json.dumps(report.to_dict(), indent=2))
     return report
 

@@ -147,15 +147,27 @@ def finish(
     xyxy, scores, class_ids = xyxy[keep], scores[keep], class_ids[keep]
     order = batched_nms(xyxy, scores, class_ids, config.nms_iou_threshold)
     order = order[: config.max_detections]
-    boxes = xyxy[order] / np.asarray([*scale_xy, *scale_xy], np.float32)
+    return to_frame(xyxy[order], scores[order], class_ids[order], scale_xy, image_hw)
+
+
+def to_frame(
+    xyxy: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    scale_xy: tuple[float, float],
+    image_hw: tuple[int, int],
+) -> Detections:
+    """Boxes kept by NMS, from network pixels to frame pixels, clipped to the
+    frame; boxes that clip to zero area are dropped."""
+    boxes = xyxy / np.asarray([*scale_xy, *scale_xy], np.float32)
     height, width = image_hw
     np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
     visible = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return Detections(
-        boxes[visible],
-        scores[order][visible],
-        class_ids[order][visible].astype(np.int64),
+        np.asarray(boxes[visible], np.float32),
+        np.asarray(scores[visible], np.float32),
+        np.asarray(class_ids[visible], np.int64),
     )
 
 
