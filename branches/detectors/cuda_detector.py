@@ -38,7 +38,7 @@ from approxrt.detections import Detections
 MODES = ("eager", "traced", "graph")
 # Runs before a capture: the traced module's profiling executor optimises over
 # its first calls, and lazily made constants must exist before capture.
-_WARM_RUNS_BEFORE_CAPTURE = 3
+_WARM_RUNS_BEFORE_CAPTURE = 5
 # Class ids are offset by image index times this in one batched NMS.
 _CLASS_SPAN = 1000
 
