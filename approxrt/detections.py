@@ -2,6 +2,9 @@
 
 Boxes are absolute pixel ``xyxy`` in the coordinates of the frame they were found in.
 Class ids are contiguous COCO indices (0 = person, see `approxrt.classes`).
+The boxes of a whole sequence (results and ground truth in `approxrt.evaluation`)
+are one `Detections` too, built by `Detections.stack`, with each box's frame
+number in the ``"frame"`` data column (`Detections.frame`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 UNTRACKED = -1
+FRAME = "frame"  # data column: the frame number of each box of a sequence
 
 
 def _as_array(name: str, value, dtype, shape_tail: tuple[int, ...]) -> np.ndarray:
@@ -92,6 +96,49 @@ class Detections:
             {k: np.concatenate([p.data[k] for p in parts]) for k in keys},
         )
 
+    @classmethod
+    def stack(cls, frames: Iterable[tuple[int, Detections]]) -> Detections:
+        """The boxes of many frames in one object, for scoring a whole sequence.
+
+        Args:
+            frames: ``(frame_number, detections)`` pairs; the number goes into
+                the ``"frame"`` data column (`frame`) of each of their boxes.
+                Their other data columns must agree, as for `merge`.
+
+        Returns:
+            The boxes in the order given; empty, with an empty frame column,
+            when no frame has any.
+        """
+        parts = [
+            Detections(
+                d.xyxy,
+                d.confidence,
+                d.class_id,
+                d.tracker_id,
+                {**d.data, FRAME: np.full(len(d), number, np.int64)},
+            )
+            for number, d in frames
+            if len(d)
+        ]
+        stacked = cls.merge(parts)
+        if not parts:
+            stacked.data[FRAME] = np.zeros(0, np.int64)
+        return stacked
+
+    @property
+    def frame(self) -> np.ndarray:
+        """``(n,) int64`` frame number of each box of a sequence (see `stack`).
+
+        Raises:
+            ValueError: these boxes carry no ``"frame"`` data column.
+        """
+        if FRAME not in self.data:
+            raise ValueError(
+                "Detections.frame: these boxes carry no frame numbers; build a "
+                "sequence with Detections.stack or a 'frame' data column"
+            )
+        return self.data[FRAME]
+
     def __len__(self) -> int:
         return len(self.xyxy)
 
@@ -122,6 +169,12 @@ class Detections:
             )
         fields.update(columns)
         return Detections(**fields, data=dict(self.data))
+
+    @property
+    def xywh(self) -> np.ndarray:
+        """``(n, 4) float64`` top-left corner, width and height in pixels."""
+        xyxy = self.xyxy.astype(np.float64)
+        return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
 
     @property
     def area(self) -> np.ndarray:

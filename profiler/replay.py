@@ -37,7 +37,7 @@ from approxrt.branches.kernel import MultiBranchKernel
 from approxrt.classes import class_ids_from_names
 from approxrt.config import Config
 from approxrt.detections import Detections
-from approxrt.evaluation import BoxTable, evaluate_ap, read_coco_gt, read_mot_gt
+from approxrt.evaluation import evaluate_ap, ignored, read_coco_gt, read_mot_gt
 from approxrt.frame import Frame
 from approxrt.pipeline import build_kernel
 from approxrt.profile_schema import TABLES
@@ -171,7 +171,7 @@ def segment_bounds(frames: int, segment_frames: int) -> list[tuple[int, int]]:
     return [(first, end - 1) for first, end in zip(starts, ends, strict=True)]
 
 
-def load_truth(truth: dict[str, Any], frames: int) -> BoxTable:
+def load_truth(truth: dict[str, Any], frames: int) -> Detections:
     """The truth a job scores against, for frame numbers ``1..frames``.
 
     Args:
@@ -184,7 +184,7 @@ def load_truth(truth: dict[str, Any], frames: int) -> BoxTable:
     if truth["kind"] == "reference":
         found = detection_cache.read(truth["path"])
         keep = truth["min_confidence"]
-        table = BoxTable.from_detections(
+        table = Detections.stack(
             (index + 1, d[d.confidence >= keep]) for index, d in enumerate(found)
         )
     elif str(truth["path"]).endswith(".json"):
@@ -195,8 +195,8 @@ def load_truth(truth: dict[str, Any], frames: int) -> BoxTable:
 
 
 def score_segments(
-    truth: BoxTable,
-    output: BoxTable,
+    truth: Detections,
+    output: Detections,
     segments: Sequence[Sequence[int]],
     classes: Sequence[int] | None,
 ) -> list[tuple[float, int]]:
@@ -209,7 +209,7 @@ def score_segments(
     for first, last in segments:
         gt = truth[(truth.frame > first) & (truth.frame <= last + 1)]
         found = output[(output.frame > first) & (output.frame <= last + 1)]
-        scored = ~gt.ignore
+        scored = ~ignored(gt)
         if classes is not None:
             scored &= np.isin(gt.class_id, classes)
         scores.append(
@@ -244,7 +244,7 @@ def score_task(
     rows = []
     for branch in wanted:
         frame_index, stream = streams[branch]
-        output = BoxTable.from_detections(
+        output = Detections.stack(
             (index + 1, d) for index, d in zip(frame_index, stream, strict=True)
         )
         scores = score_segments(truth_table, output, segments, classes)

@@ -21,9 +21,10 @@ from tqdm import tqdm
 from approxrt.branch import Branch
 from approxrt.branches.kernel import MultiBranchKernel
 from approxrt.config import Config
+from approxrt.detections import Detections
 from approxrt.evaluation.ap import evaluate_ap
 from approxrt.evaluation.coco import coco_scores
-from approxrt.evaluation.mot_io import BoxTable, read_mot_gt
+from approxrt.evaluation.mot_io import read_mot_gt
 from approxrt.frame import Frame
 from approxrt.loop import BranchSchedule, FixedBranch, run_loop
 from approxrt.profiler.fingerprint import cpu_model
@@ -120,7 +121,10 @@ def load_frames(
 
 
 def measure_branch(
-    kernel: MultiBranchKernel, frames: list[Frame], branch: Branch, gt: BoxTable | None
+    kernel: MultiBranchKernel,
+    frames: list[Frame],
+    branch: Branch,
+    gt: Detections | None,
 ) -> BranchRow:
     """Run ``branch`` over ``frames``: latency from the loop, accuracy vs ``gt``."""
     kernel.reset()
@@ -137,7 +141,7 @@ def measure_branch(
     summary = stats.summary()
     ap50 = coco_ap50 = None
     if gt is not None and summary.weights == "pretrained":
-        table = BoxTable.from_detections(outputs)
+        table = Detections.stack(outputs)
         ap50 = evaluate_ap(gt, table, classes=[PERSON]).per_class[PERSON].ap50
         coco_ap50 = coco_scores(gt, table, classes=[PERSON]).ap50
     n = summary.frames
@@ -241,7 +245,7 @@ def _measure_all(
     kernel: MultiBranchKernel,
     frames: list[Frame],
     branches: list[Branch],
-    gt: BoxTable | None,
+    gt: Detections | None,
     repeats: int,
 ) -> list[BranchRow]:
     """Every branch ``repeats`` times, in interleaved rounds so that a slow spell

@@ -5,7 +5,10 @@
     print(report.format())                                # or report.to_dict()
 
 Frame numbers are 1-based everywhere here (MOTChallenge's and the COCO image
-ids'); a `approxrt.frame.Frame` with ``index`` i is frame number i + 1.
+ids'); a `approxrt.frame.Frame` with ``index`` i is frame number i + 1. The boxes
+of a sequence, results or ground truth, are one `approxrt.detections.Detections`
+with a frame column (`Detections.stack`, `sequence_boxes`; see
+`approxrt.evaluation.boxes`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from approxrt.evaluation.ap import (
     evaluate_ap,
     match_detections,
 )
+from approxrt.evaluation.boxes import (
+    PERSON,
+    ignored,
+    sequence_boxes,
+    sequence_from_xywh,
+)
 from approxrt.evaluation.coco import (
     RESULTS_COCO_JSON,
     CocoScores,
@@ -33,7 +42,6 @@ from approxrt.evaluation.coco import (
 from approxrt.evaluation.mot_io import (
     GT_FORMATS,
     RESULTS_TXT,
-    BoxTable,
     format_mot_lines,
     read_mot_gt,
     read_mot_results,
@@ -56,10 +64,10 @@ _LAZY = {
 
 __all__ = [
     "GT_FORMATS",
+    "PERSON",
     "RESULTS_COCO_JSON",
     "RESULTS_TXT",
     "APResult",
-    "BoxTable",
     "ClassAP",
     "CocoScores",
     "EvaluationReport",
@@ -69,6 +77,7 @@ __all__ = [
     "evaluate",
     "evaluate_ap",
     "format_mot_lines",
+    "ignored",
     "match_detections",
     "mot_scores",
     "read_coco_gt",
@@ -76,6 +85,8 @@ __all__ = [
     "read_mot_gt",
     "read_mot_results",
     "resolve_gt_path",
+    "sequence_boxes",
+    "sequence_from_xywh",
     "to_coco_gt",
     "to_coco_results",
     "write_coco_results",

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from approxrt.evaluation.mot_io import BoxTable
+from approxrt.detections import Detections
+from approxrt.evaluation.boxes import ignored
 
 TRUE_POSITIVE, FALSE_POSITIVE, IGNORED = 1, 0, -1
 
@@ -82,16 +83,17 @@ def _nanmean(values: list[float]) -> float:
 
 
 def evaluate_ap(
-    gt: BoxTable,
-    detections: BoxTable,
+    gt: Detections,
+    detections: Detections,
     classes: Iterable[int] | None = None,
     iou_threshold: float = 0.5,
 ) -> APResult:
     """AP at ``iou_threshold`` per class over a whole sequence.
 
     Args:
-        gt: ground truth; ``ignore`` rows are not scored.
-        detections: results with ``confidence`` scores.
+        gt: ground truth of a sequence (`approxrt.evaluation.boxes`); ignored
+            boxes are not scored.
+        detections: results of the sequence, with ``confidence`` scores.
         classes: class ids to score; default every class with scored gt.
         iou_threshold: minimum IoU for a match.
 
@@ -99,13 +101,14 @@ def evaluate_ap(
         `APResult`; a requested class without scored gt gets NaN AP and is left
         out of the means, a class with gt but no detections gets 0.
     """
+    scored = ~ignored(gt)
     if classes is None:
-        classes = np.unique(gt.class_id[~gt.ignore]).tolist()
+        classes = np.unique(gt.class_id[scored]).tolist()
     status = match_detections(gt, detections, iou_threshold)
     per_class = {}
     for class_id in sorted({int(c) for c in classes}):
         in_class = (detections.class_id == class_id) & (status != IGNORED)
-        num_gt = int(np.count_nonzero((gt.class_id == class_id) & ~gt.ignore))
+        num_gt = int(np.count_nonzero((gt.class_id == class_id) & scored))
         scores = detections.confidence[in_class]
         is_tp = status[in_class][np.argsort(-scores, kind="stable")] == TRUE_POSITIVE
         ap50, ap50_raw = average_precision(is_tp, num_gt)
@@ -140,7 +143,7 @@ def average_precision(is_tp: np.ndarray, num_gt: int) -> tuple[float, float]:
 
 
 def match_detections(
-    gt: BoxTable, detections: BoxTable, iou_threshold: float = 0.5
+    gt: Detections, detections: Detections, iou_threshold: float = 0.5
 ) -> np.ndarray:
     """Greedy per-frame matching (see the module docstring).
 
@@ -165,7 +168,7 @@ def match_detections(
         gt.xyxy[gt_order],
         iou_threshold,
     )
-    ignored_pair = gt.ignore[gt_order][gt_idx]
+    ignored_pair = ignored(gt)[gt_order][gt_idx]
     sorted_status = np.full(len(detections), FALSE_POSITIVE, np.int8)
     sorted_status[det_idx[ignored_pair]] = IGNORED
     matched = _greedy_match(
@@ -203,6 +206,8 @@ def _candidate_pairs(
 
 def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(n,)`` IoU of row i of ``a`` with row i of ``b``, both ``(n, 4)`` xyxy."""
+    # float64: float32 arithmetic could tip an IoU across the match threshold.
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     top_left = np.maximum(a[:, :2], b[:, :2])
     wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - top_left, 0, None)
     inter = wh[:, 0] * wh[:, 1]

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from approxrt.classes import COCO_CATEGORY_IDS, COCO_CLASSES
-from approxrt.evaluation.mot_io import BoxTable
+from approxrt.detections import Detections
+from approxrt.evaluation.boxes import ignored, sequence_from_xywh
 
 RESULTS_COCO_JSON = "results.coco.json"
 
@@ -61,10 +62,10 @@ def category_ids(class_id: np.ndarray) -> np.ndarray:
     return np.asarray(COCO_CATEGORY_IDS, np.int64)[class_id]
 
 
-def to_coco_results(table: BoxTable) -> list[dict]:
-    """COCO results: one ``{image_id, category_id, bbox, score}`` per row."""
+def to_coco_results(table: Detections) -> list[dict]:
+    """COCO results: one ``{image_id, category_id, bbox, score}`` per box."""
     xywh = np.round(table.xywh, 2).tolist()
-    score = np.round(table.confidence, 4).tolist()
+    score = np.round(table.confidence.astype(np.float64), 4).tolist()
     return [
         {"image_id": frame, "category_id": category, "bbox": box, "score": s}
         for frame, category, box, s in zip(
@@ -77,18 +78,18 @@ def to_coco_results(table: BoxTable) -> list[dict]:
     ]
 
 
-def to_coco_gt(gt: BoxTable, frame_numbers: Iterable[int] = ()) -> dict:
+def to_coco_gt(gt: Detections, frame_numbers: Iterable[int] = ()) -> dict:
     """A COCO ground-truth dict for ``gt``.
 
     Args:
-        gt: ground truth; ``ignore`` rows become ``iscrowd = 1, ignore = 1``.
+        gt: ground truth; ignored boxes become ``iscrowd = 1, ignore = 1``.
         frame_numbers: frames to list as images besides ``1..max(gt.frame)``
             (COCO refuses results on images it does not know).
     """
     last = int(gt.frame.max()) if len(gt) else 0
     frames = sorted(set(range(1, last + 1)) | {int(f) for f in frame_numbers})
     xywh = np.round(gt.xywh, 2)
-    crowd = gt.ignore.astype(int).tolist()
+    crowd = ignored(gt).astype(int).tolist()
     annotations = [
         {
             "id": i + 1,
@@ -107,7 +108,7 @@ def to_coco_gt(gt: BoxTable, frame_numbers: Iterable[int] = ()) -> dict:
                 xywh.tolist(),
                 (xywh[:, 2] * xywh[:, 3]).tolist(),
                 crowd,
-                gt.track_id.tolist(),
+                gt.tracker_id.tolist(),
                 strict=True,
             )
         )
@@ -122,7 +123,7 @@ def to_coco_gt(gt: BoxTable, frame_numbers: Iterable[int] = ()) -> dict:
     }
 
 
-def write_coco_results(path: str | Path, table: BoxTable) -> None:
+def write_coco_results(path: str | Path, table: Detections) -> None:
     with open(path, "w", encoding="utf-8") as file:
         json.dump(to_coco_results(table), file, separators=(",", ":"))
 
@@ -141,9 +142,11 @@ def _load_json(path: Path, expected: type) -> list | dict:
     return data
 
 
-def _table_from_annotations(path: Path, annotations: list[dict], gt: bool) -> BoxTable:
+def _table_from_annotations(
+    path: Path, annotations: list[dict], gt: bool
+) -> Detections:
     if not annotations:
-        return BoxTable.empty()
+        return sequence_from_xywh([], [], ignore=[] if gt else None)
     try:
         frame = [a["image_id"] for a in annotations]
         xywh = [a["bbox"] for a in annotations]
@@ -155,17 +158,17 @@ def _table_from_annotations(path: Path, annotations: list[dict], gt: bool) -> Bo
     if unknown:
         raise ValueError(f"{path}: category ids {sorted(unknown)[:5]} are not COCO ids")
     ignore = [bool(a.get("iscrowd", 0) or a.get("ignore", 0)) for a in annotations]
-    return BoxTable.from_xywh(
+    return sequence_from_xywh(
         frame,
         xywh,
         confidence=score,
         class_id=[_CLASS_OF_CATEGORY[c] for c in category],
-        track_id=[a.get("track_id", -1) for a in annotations],
+        tracker_id=[a.get("track_id", -1) for a in annotations],
         ignore=ignore if gt else None,
     )
 
 
-def read_coco_gt(path: str | Path) -> BoxTable:
+def read_coco_gt(path: str | Path) -> Detections:
     """COCO ground truth json -> table (image id = frame number)."""
     path = Path(path)
     data = _load_json(path, dict)
@@ -174,14 +177,14 @@ def read_coco_gt(path: str | Path) -> BoxTable:
     return _table_from_annotations(path, data["annotations"], gt=True)
 
 
-def read_coco_results(path: str | Path) -> BoxTable:
+def read_coco_results(path: str | Path) -> Detections:
     """COCO results json (a list of detections) -> table."""
     path = Path(path)
     return _table_from_annotations(path, _load_json(path, list), gt=False)
 
 
 def coco_scores(
-    gt: BoxTable, detections: BoxTable, classes: Iterable[int] | None = None
+    gt: Detections, detections: Detections, classes: Iterable[int] | None = None
 ) -> CocoScores:
     """COCO mAP, AP50 and AP75 of ``detections`` against ``gt``.
 
@@ -194,7 +197,7 @@ def coco_scores(
     gt_json = to_coco_gt(gt, detections.frame.tolist())
     if len(detections) == 0:
         scored = sorted(
-            set(gt.class_id[~gt.ignore].tolist())
+            set(gt.class_id[~ignored(gt)].tolist())
             & set(classes if classes is not None else gt.class_id.tolist())
         )
         zero = 0.0 if scored else math.nan

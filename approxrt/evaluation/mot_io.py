@@ -8,17 +8,15 @@ file, a gt file and a COCO json (whose image ids are the frame numbers) line up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from approxrt.classes import COCO_CLASSES
 from approxrt.detections import Detections
+from approxrt.evaluation.boxes import PERSON, sequence_from_xywh
 
 RESULTS_TXT = "results.txt"
-PERSON = COCO_CLASSES.index("person")
 
 # gt formats: mot15 has no class column (every row is a person); mot16 and later
 # carry the class in column 8 and the visibility ratio in column 9.
@@ -46,98 +44,6 @@ MOT16_CLASSES: dict[int, tuple[int, bool] | None] = {
 _SEPARATOR = re.compile(r"\s*,\s*|\s+")
 
 
-@dataclass(eq=False)
-class BoxTable:
-    """The boxes of one whole sequence, one row per box, columnar.
-
-    Attributes:
-        frame: ``(n,) int64`` 1-based frame number.
-        xyxy: ``(n, 4) float64`` corners in pixels.
-        confidence: ``(n,) float64`` score; 1 for ground truth.
-        class_id: ``(n,) int64`` contiguous COCO class (0 = person).
-        track_id: ``(n,) int64`` identity, -1 when none.
-        ignore: ``(n,) bool`` ground-truth rows that are not scored (flag 0,
-            crowd or distractor); always False for results.
-    """
-
-    frame: np.ndarray
-    xyxy: np.ndarray
-    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
-    class_id: np.ndarray = field(default=None)  # type: ignore[assignment]
-    track_id: np.ndarray = field(default=None)  # type: ignore[assignment]
-    ignore: np.ndarray = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        self.frame = np.asarray(self.frame, np.int64).reshape(-1)
-        n = len(self.frame)
-        self.xyxy = np.asarray(self.xyxy, np.float64)
-        if self.xyxy.size != 4 * n:
-            raise ValueError(
-                f"BoxTable.xyxy: expected shape ({n}, 4), got {self.xyxy.shape}"
-            )
-        self.xyxy = self.xyxy.reshape(n, 4)
-        defaults = {
-            "confidence": (1.0, np.float64),
-            "class_id": (PERSON, np.int64),
-            "track_id": (-1, np.int64),
-            "ignore": (False, bool),
-        }
-        for name, (fill, dtype) in defaults.items():
-            value = getattr(self, name)
-            column = (
-                np.full(n, fill, dtype) if value is None else np.asarray(value, dtype)
-            )
-            if column.shape != (n,):
-                raise ValueError(
-                    f"BoxTable.{name}: expected shape ({n},), got {column.shape}"
-                )
-            setattr(self, name, column)
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def __getitem__(self, index) -> BoxTable:
-        """Rows by boolean mask or integer array; returns a copy."""
-        return BoxTable(
-            self.frame[index],
-            self.xyxy[index],
-            self.confidence[index],
-            self.class_id[index],
-            self.track_id[index],
-            self.ignore[index],
-        )
-
-    @property
-    def xywh(self) -> np.ndarray:
-        """``(n, 4) float64`` top-left corner, width and height."""
-        top_left = self.xyxy[:, :2]
-        return np.concatenate([top_left, self.xyxy[:, 2:] - top_left], 1)
-
-    @classmethod
-    def empty(cls) -> BoxTable:
-        return cls(np.zeros(0, np.int64), np.zeros((0, 4)))
-
-    @classmethod
-    def from_xywh(cls, frame, xywh, **columns) -> BoxTable:
-        xywh = np.asarray(xywh, np.float64).reshape(-1, 4)
-        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
-        return cls(frame, xyxy, **columns)
-
-    @classmethod
-    def from_detections(cls, frames: Iterable[tuple[int, Detections]]) -> BoxTable:
-        """Stack ``(frame_number, detections)`` pairs into one table."""
-        parts = [(number, d) for number, d in frames if len(d)]
-        if not parts:
-            return cls.empty()
-        return cls(
-            np.concatenate([np.full(len(d), number, np.int64) for number, d in parts]),
-            np.concatenate([d.xyxy for _, d in parts]),
-            np.concatenate([d.confidence for _, d in parts]),
-            np.concatenate([d.class_id for _, d in parts]),
-            np.concatenate([d.tracker_id for _, d in parts]),
-        )
-
-
 def format_mot_lines(frame_number: int, detections: Detections) -> str:
     """Result lines ``frame,id,x,y,w,h,conf,-1,-1,-1`` for one frame, newline-ended.
 
@@ -151,12 +57,12 @@ def format_mot_lines(frame_number: int, detections: Detections) -> str:
     )
 
 
-def write_mot_results(path: str | Path, table: BoxTable) -> None:
-    """Write ``table`` as a MOTChallenge results file, sorted by frame."""
+def write_mot_results(path: str | Path, table: Detections) -> None:
+    """Write a sequence's boxes as a MOTChallenge results file, sorted by frame."""
     table = table[np.argsort(table.frame, kind="stable")]
     with open(path, "w", encoding="utf-8") as file:
         file.write(
-            _mot_lines(table.frame, table.track_id, table.xyxy, table.confidence)
+            _mot_lines(table.frame, table.tracker_id, table.xyxy, table.confidence)
         )
 
 
@@ -225,7 +131,7 @@ def _check_row(path: Path, number: int, row: list[float], text: str) -> None:
         raise ValueError(f"{path}:{number}: negative box width or height in {text!r}")
 
 
-def read_mot_gt(path: str | Path, gt_format: str = "mot15") -> BoxTable:
+def read_mot_gt(path: str | Path, gt_format: str = "mot15") -> Detections:
     """Read a MOTChallenge ground-truth file.
 
     Args:
@@ -235,8 +141,8 @@ def read_mot_gt(path: str | Path, gt_format: str = "mot15") -> BoxTable:
             MOT class, mapped by `MOT16_CLASSES`; column 9 the visibility).
 
     Returns:
-        The boxes; rows with flag 0 (and MOT16 distractor classes) have
-        ``ignore`` set.
+        The boxes of the sequence (`approxrt.evaluation.boxes`); rows with flag 0
+        (and MOT16 distractor classes) are marked ignored.
 
     Raises:
         ValueError: unknown ``gt_format``, a missing file, or a bad line (the
@@ -247,7 +153,7 @@ def read_mot_gt(path: str | Path, gt_format: str = "mot15") -> BoxTable:
     path = Path(path)
     rows, line_numbers = _parse_rows(path, min_columns=7 if gt_format == "mot15" else 9)
     if not rows:
-        return BoxTable.empty()
+        return sequence_from_xywh([], [], ignore=[])
     data = np.array([row[:7] if gt_format == "mot15" else row[:9] for row in rows])
     ignore = data[:, 6] == 0
     class_id = np.full(len(data), PERSON, np.int64)
@@ -257,8 +163,12 @@ def read_mot_gt(path: str | Path, gt_format: str = "mot15") -> BoxTable:
             data[:, 7], path, line_numbers
         )
         ignore |= always_ignored
-    table = BoxTable.from_xywh(
-        data[:, 0], data[:, 2:6], class_id=class_id, track_id=data[:, 1], ignore=ignore
+    table = sequence_from_xywh(
+        data[:, 0],
+        data[:, 2:6],
+        class_id=class_id,
+        tracker_id=data[:, 1],
+        ignore=ignore,
     )
     return table[keep]
 
@@ -283,19 +193,19 @@ def _map_mot16_classes(
     return class_id, ignore, keep
 
 
-def read_mot_results(path: str | Path, class_id: int = PERSON) -> BoxTable:
+def read_mot_results(path: str | Path, class_id: int = PERSON) -> Detections:
     """Read a MOTChallenge results file ``frame,id,x,y,w,h,conf[,...]``.
 
     Results carry no class, so every box gets ``class_id`` (person by default).
     """
     rows, _ = _parse_rows(Path(path), min_columns=7)
     if not rows:
-        return BoxTable.empty()
+        return sequence_from_xywh([], [])
     data = np.array([row[:7] for row in rows])
-    return BoxTable.from_xywh(
+    return sequence_from_xywh(
         data[:, 0],
         data[:, 2:6],
         confidence=data[:, 6],
         class_id=np.full(len(data), class_id),
-        track_id=data[:, 1],
+        tracker_id=data[:, 1],
     )

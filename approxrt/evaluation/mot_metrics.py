@@ -18,8 +18,8 @@ import motmetrics as mm
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from approxrt.detections import box_iou
-from approxrt.evaluation.mot_io import BoxTable
+from approxrt.detections import Detections, box_iou
+from approxrt.evaluation.boxes import ignored
 
 _METRICS = {
     "mota": "mota",
@@ -81,12 +81,13 @@ class MotScores:
 
 
 def mot_scores(
-    gt: BoxTable, results: BoxTable, iou_threshold: float = 0.5
+    gt: Detections, results: Detections, iou_threshold: float = 0.5
 ) -> MotScores:
     """MOT metrics of ``results`` (with track ids) against ``gt``.
 
     Args:
-        gt: ground truth with identities; ``ignore`` rows are not scored.
+        gt: ground truth of a sequence with identities; ignored boxes are not
+            scored.
         results: tracked boxes; class is not looked at (filter beforehand).
         iou_threshold: minimum IoU for a gt box and a result to match.
     """
@@ -101,12 +102,13 @@ def mot_scores(
         frame_gt = gt[gt_by_frame.get(frame, slice(0, 0))]
         hyp = results[results_by_frame.get(frame, slice(0, 0))]
         iou = box_iou(frame_gt.xyxy, hyp.xyxy).astype(np.float64)
-        keep = ~_matched_to_ignored(iou, frame_gt.ignore, iou_threshold)
-        scored_iou = iou[~frame_gt.ignore][:, keep]
+        gt_ignored = ignored(frame_gt)
+        keep = ~_matched_to_ignored(iou, gt_ignored, iou_threshold)
+        scored_iou = iou[~gt_ignored][:, keep]
         distance = np.where(scored_iou >= iou_threshold, 1.0 - scored_iou, np.nan)
         accumulator.update(
-            frame_gt.track_id[~frame_gt.ignore].tolist(),
-            hyp.track_id[keep].tolist(),
+            frame_gt.tracker_id[~gt_ignored].tolist(),
+            hyp.tracker_id[keep].tolist(),
             distance,
             frameid=frame,
         )
@@ -123,7 +125,7 @@ def mot_scores(
     )
 
 
-def _split_by_frame(table: BoxTable) -> dict[int, slice]:
+def _split_by_frame(table: Detections) -> dict[int, slice]:
     """Frame number -> slice of rows, for a table sorted by frame."""
     frames, starts, counts = np.unique(
         table.frame, return_index=True, return_counts=True
@@ -151,18 +153,11 @@ def _matched_to_ignored(
     return dropped
 
 
-def _with_unique_untracked_ids(results: BoxTable) -> BoxTable:
-    untracked = results.track_id < 0
+def _with_unique_untracked_ids(results: Detections) -> Detections:
+    untracked = results.tracker_id < 0
     if not untracked.any():
         return results
-    track_id = results.track_id.copy()
-    first = int(track_id.max(initial=0)) + 1
-    track_id[untracked] = np.arange(first, first + int(untracked.sum()))
-    return BoxTable(
-        results.frame,
-        results.xyxy,
-        results.confidence,
-        results.class_id,
-        track_id,
-        results.ignore,
-    )
+    tracker_id = results.tracker_id.copy()
+    first = int(tracker_id.max(initial=0)) + 1
+    tracker_id[untracked] = np.arange(first, first + int(untracked.sum()))
+    return results.with_columns(tracker_id=tracker_id)

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from approxrt.classes import COCO_CLASSES, as_class_filter
+from approxrt.detections import Detections
 from approxrt.evaluation.ap import ClassAP, evaluate_ap
+from approxrt.evaluation.boxes import PERSON
 from approxrt.evaluation.coco import (
     RESULTS_COCO_JSON,
     CocoScores,
@@ -19,13 +21,7 @@ from approxrt.evaluation.coco import (
     read_coco_gt,
     read_coco_results,
 )
-from approxrt.evaluation.mot_io import (
-    PERSON,
-    RESULTS_TXT,
-    BoxTable,
-    read_mot_gt,
-    read_mot_results,
-)
+from approxrt.evaluation.mot_io import RESULTS_TXT, read_mot_gt, read_mot_results
 from approxrt.evaluation.mot_metrics import MotScores, mot_scores
 from approxrt.evaluation.streaming import StreamingAP, streaming_ap50
 from approxrt.evaluation.timing import TIMING_CSV, OutputTimes, read_timing
@@ -202,7 +198,7 @@ def evaluate(
     detections = coco_results if coco_results is not None else mot_results
     ap = evaluate_ap(gt, detections, class_ids)
     mot = None
-    if mot_results is not None and (gt.track_id >= 0).any():
+    if mot_results is not None and (gt.tracker_id >= 0).any():
         confident = mot_results[mot_results.confidence >= mot_min_confidence]
         mot = mot_scores(gt[gt.class_id == mot_class], confident)
     source = RESULTS_COCO_JSON if coco_results is not None else RESULTS_TXT
@@ -263,8 +259,8 @@ def _stream_timing(results_dir: Path) -> tuple[OutputTimes | None, float, str]:
 
 
 def _frames_the_run_processed(
-    gt: BoxTable, results_dir: Path, times: OutputTimes | None
-) -> BoxTable:
+    gt: Detections, results_dir: Path, times: OutputTimes | None
+) -> Detections:
     """Ground truth of the frames the run output, as far as its files tell.
 
     A run cut short (``--max-frames``) must not be charged with missing every
@@ -303,7 +299,7 @@ def resolve_gt_path(gt_path: str | Path) -> Path:
 
 def _read_results(
     results_dir: Path, mot_class: int
-) -> tuple[BoxTable | None, BoxTable | None]:
+) -> tuple[Detections | None, Detections | None]:
     if not results_dir.is_dir():
         raise ValueError(f"results_dir: {results_dir} is not a folder")
     txt, coco = results_dir / RESULTS_TXT, results_dir / RESULTS_COCO_JSON

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from approxrt.detections import FRAME, Detections
 from approxrt.evaluation.ap import ClassAP, evaluate_ap
-from approxrt.evaluation.mot_io import BoxTable
 from approxrt.evaluation.timing import OutputTimes
 
 
@@ -78,8 +78,8 @@ class StreamingAP:
 
 
 def streaming_ap50(
-    gt: BoxTable,
-    results: BoxTable,
+    gt: Detections,
+    results: Detections,
     times: OutputTimes,
     fps: float,
     classes: Iterable[int] | None = None,
@@ -219,7 +219,9 @@ def _in_frame_order(times: OutputTimes) -> tuple[np.ndarray, np.ndarray]:
     return frame, finish_s
 
 
-def _relabelled(results: BoxTable, frames: np.ndarray, used: np.ndarray) -> BoxTable:
+def _relabelled(
+    results: Detections, frames: np.ndarray, used: np.ndarray
+) -> Detections:
     """The boxes of output ``used[k]``, relabelled as frame ``frames[k]``."""
     order = np.argsort(results.frame, kind="stable")
     sorted_frame = results.frame[order]
@@ -228,10 +230,10 @@ def _relabelled(results: BoxTable, frames: np.ndarray, used: np.ndarray) -> BoxT
     first_of_run = np.repeat(np.cumsum(count) - count, count)
     rows = order[np.repeat(start, count) + np.arange(count.sum()) - first_of_run]
     picked = results[rows]
-    return BoxTable(
-        np.repeat(frames, count),
+    return Detections(
         picked.xyxy,
         picked.confidence,
         picked.class_id,
-        picked.track_id,
+        picked.tracker_id,
+        {FRAME: np.repeat(frames, count)},
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from approxrt.detections import Detections
 from approxrt.evaluation.coco import write_coco_results
-from approxrt.evaluation.mot_io import BoxTable, format_mot_lines
+from approxrt.evaluation.mot_io import format_mot_lines
 from approxrt.result import FrameResult
 from approxrt.sinks.base import BaseSink
 
@@ -76,5 +76,5 @@ class CocoResultsSink(BaseSink):
             )
 
     def _close(self) -> None:
-        write_coco_results(self.path, BoxTable.from_detections(self._frames))
+        write_coco_results(self.path, Detections.stack(self._frames))
         self._frames.clear()

@@ -52,3 +52,19 @@ def test_clipped_keeps_boxes_inside_the_frame():
 def test_box_iou_of_known_boxes():
     iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
     assert iou[0].tolist() == pytest.approx([1.0, 50 / 150, 0.0])
+
+
+def test_stack_numbers_each_box_with_its_frame_for_scoring_a_sequence():
+    first = make_detections([[0, 0, 10, 10], [5, 5, 20, 30]], tracker_id=[3, 4])
+    third = make_detections([[1, 2, 4, 8]])
+    sequence = Detections.stack([(1, first), (2, Detections.empty()), (3, third)])
+    assert sequence.frame.tolist() == [1, 1, 3]
+    assert sequence.tracker_id.tolist() == [3, 4, -1]
+    assert sequence[sequence.frame == 3].xywh.tolist() == [[1, 2, 3, 6]]
+    nothing = Detections.stack([(1, Detections.empty())])
+    assert len(nothing) == 0 and nothing.frame.dtype == np.int64
+
+
+def test_frame_numbers_are_refused_for_boxes_of_one_frame():
+    with pytest.raises(ValueError, match="carry no frame numbers"):
+        _ = make_detections([[0, 0, 1, 1]]).frame

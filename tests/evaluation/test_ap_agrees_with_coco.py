@@ -17,17 +17,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from approxrt.detections import Detections
+from approxrt.evaluation import ignored, sequence_boxes, sequence_from_xywh
 from approxrt.evaluation.ap import FALSE_POSITIVE, evaluate_ap, match_detections
 from approxrt.evaluation.coco import coco_scores
-from approxrt.evaluation.mot_io import BoxTable, read_mot_gt
+from approxrt.evaluation.mot_io import read_mot_gt
 
 INTERPOLATION_BOUND = 1 / 101 + 1 / 10100
 FRAMES = 300
 
 
 def jittered_detections(
-    gt: BoxTable, sigma_px: float, seed: int, avoid: BoxTable | None = None
-) -> BoxTable:
+    gt: Detections, sigma_px: float, seed: int, avoid: Detections | None = None
+) -> Detections:
     """gt boxes moved by Gaussian noise, plus random false boxes (none touching
     a box of ``avoid``); scores loosely follow box quality, as a real detector's do."""
     rng = np.random.default_rng(seed)
@@ -43,21 +45,21 @@ def jittered_detections(
             rng.uniform(10, 40, (num_false, 2)),
         ]
     )
-    false = BoxTable.from_xywh(
+    false = sequence_from_xywh(
         rng.choice(gt.frame, num_false),
         false_xywh,
         confidence=rng.uniform(0, 0.6, num_false),
     )
     if avoid is not None:
         false = false[~touches(false, avoid)]
-    return BoxTable.from_xywh(
+    return sequence_from_xywh(
         np.concatenate([gt.frame, false.frame]),
         np.concatenate([xywh, false.xywh]),
         confidence=np.concatenate([score, false.confidence]),
     )
 
 
-def touches(boxes: BoxTable, others: BoxTable) -> np.ndarray:
+def touches(boxes: Detections, others: Detections) -> np.ndarray:
     """``(n,) bool``: the box overlaps some box of ``others`` in its frame."""
     same_frame = boxes.frame[:, None] == others.frame[None, :]
     overlap_x = (boxes.xyxy[:, None, 0] < others.xyxy[None, :, 2]) & (
@@ -70,7 +72,7 @@ def touches(boxes: BoxTable, others: BoxTable) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def pets_head(pets_gt) -> BoxTable:
+def pets_head(pets_gt) -> Detections:
     gt = read_mot_gt(pets_gt)
     return gt[gt.frame <= FRAMES]
 
@@ -79,7 +81,7 @@ def pets_head(pets_gt) -> BoxTable:
 def test_ap50_agrees_with_faster_coco_eval_within_the_interpolation_bound(
     pets_head, sigma_px, seed
 ):
-    gt = pets_head[~pets_head.ignore]
+    gt = pets_head[~ignored(pets_head)]
     det = jittered_detections(gt, sigma_px, seed)
     ours = evaluate_ap(gt, det).per_class[0]
     coco = coco_scores(gt, det)
@@ -90,25 +92,27 @@ def test_ap50_agrees_with_faster_coco_eval_within_the_interpolation_bound(
 
 
 def test_both_scorers_drop_confident_detections_of_ignored_gt_alike(pets_head):
-    ignored = pets_head[pets_head.ignore]
-    assert len(ignored) > 100
-    det = jittered_detections(pets_head[~pets_head.ignore], 1.5, 3, avoid=ignored)
+    not_scored = pets_head[ignored(pets_head)]
+    assert len(not_scored) > 100
+    det = jittered_detections(pets_head[~ignored(pets_head)], 1.5, 3, avoid=not_scored)
     # Exact copies of the ignored boxes, ranked first: false positives that
     # would cost about a third of the AP if they were counted.
-    on_ignored = BoxTable(ignored.frame, ignored.xyxy, np.full(len(ignored), 0.99))
-    det = BoxTable(
+    on_ignored = sequence_boxes(
+        not_scored.frame, not_scored.xyxy, np.full(len(not_scored), 0.99)
+    )
+    det = sequence_boxes(
         np.concatenate([det.frame, on_ignored.frame]),
         np.concatenate([det.xyxy, on_ignored.xyxy]),
         np.concatenate([det.confidence, on_ignored.confidence]),
     )
     status = match_detections(pets_head, det)
-    assert (status[-len(ignored) :] != FALSE_POSITIVE).all()
+    assert (status[-len(not_scored) :] != FALSE_POSITIVE).all()
     ours = evaluate_ap(pets_head, det).per_class[0]
     coco = coco_scores(pets_head, det)
     assert abs(ours.ap50 - coco.ap50) <= INTERPOLATION_BOUND
 
 
 def test_gt_as_detections_scores_one_in_both_scorers(pets_head):
-    det = pets_head[~pets_head.ignore]
+    det = pets_head[~ignored(pets_head)]
     assert evaluate_ap(pets_head, det).per_class[0].ap50 == 1.0
     assert coco_scores(pets_head, det).ap50 == pytest.approx(1.0)

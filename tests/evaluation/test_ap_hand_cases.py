@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from approxrt.detections import Detections
+from approxrt.evaluation import sequence_boxes
 from approxrt.evaluation.ap import (
     FALSE_POSITIVE,
     IGNORED,
@@ -15,18 +17,17 @@ from approxrt.evaluation.ap import (
     evaluate_ap,
     match_detections,
 )
-from approxrt.evaluation.mot_io import BoxTable
 
 A = [0, 0, 10, 20]
 B = [50, 50, 70, 90]
 C = [100, 0, 120, 40]
 
 
-def table(rows, confidence=None, class_id=None, ignore=None) -> BoxTable:
+def table(rows, confidence=None, class_id=None, ignore=None) -> Detections:
     """``rows`` of ``(frame, xyxy)``."""
     frames = [frame for frame, _ in rows]
     xyxy = np.array([box for _, box in rows], np.float64).reshape(-1, 4)
-    return BoxTable(frames, xyxy, confidence, class_id, ignore=ignore)
+    return sequence_boxes(frames, xyxy, confidence, class_id, ignore=ignore)
 
 
 def test_perfect_detections_score_one_in_both_variants():
@@ -112,7 +113,7 @@ def test_default_classes_are_those_with_scored_gt():
 
 def test_no_detections_at_all_score_zero():
     gt = table([(1, A)])
-    assert evaluate_ap(gt, BoxTable.empty()).per_class[0].ap50 == 0.0
+    assert evaluate_ap(gt, sequence_boxes([], [])).per_class[0].ap50 == 0.0
 
 
 @pytest.mark.parametrize(

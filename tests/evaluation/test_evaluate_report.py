@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from approxrt.classes import COCO_CLASSES
+from approxrt.detections import Detections
 from approxrt.evaluation import (
-    BoxTable,
     evaluate,
+    ignored,
     read_mot_gt,
+    sequence_boxes,
     to_coco_gt,
     write_coco_results,
     write_mot_results,
@@ -33,12 +35,12 @@ def sequence(pets_gt, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gt(sequence) -> BoxTable:
+def gt(sequence) -> Detections:
     return read_mot_gt(sequence / "gt" / "gt.txt")
 
 
 def test_gt_as_results_scores_perfectly_everywhere(sequence, gt, tmp_path):
-    write_mot_results(tmp_path / "results.txt", gt[~gt.ignore])
+    write_mot_results(tmp_path / "results.txt", gt[~ignored(gt)])
     report = evaluate(sequence, tmp_path)
     assert list(report.per_class) == ["person"]
     assert report.mean_ap50 == report.mean_ap50_raw == 1.0
@@ -51,11 +53,11 @@ def test_gt_as_results_scores_perfectly_everywhere(sequence, gt, tmp_path):
 def test_the_coco_json_is_preferred_for_ap_and_results_txt_feeds_mot(
     gt, sequence, tmp_path
 ):
-    scored = gt[~gt.ignore]
+    scored = gt[~ignored(gt)]
     write_mot_results(tmp_path / "results.txt", scored)
     # The COCO file adds confident cars on every person: not scored (no car gt).
-    cars = BoxTable(scored.frame, scored.xyxy, class_id=np.full(len(scored), CAR))
-    both = BoxTable(
+    cars = sequence_boxes(scored.frame, scored.xyxy, class_id=np.full(len(scored), CAR))
+    both = sequence_boxes(
         np.concatenate([scored.frame, cars.frame]),
         np.concatenate([scored.xyxy, cars.xyxy]),
         np.concatenate([scored.confidence * 0.5, cars.confidence]),
@@ -76,22 +78,22 @@ def test_a_coco_gt_json_is_accepted_and_mot_metrics_need_track_ids(gt, tmp_path)
     (tmp_path / "gt.json").write_text(json.dumps(coco_gt))
     results = tmp_path / "run"
     results.mkdir()
-    write_coco_results(results / "results.coco.json", gt[~gt.ignore])
+    write_coco_results(results / "results.coco.json", gt[~ignored(gt)])
     report = evaluate(tmp_path / "gt.json", results)
     assert report.mean_ap50 == 1.0
     assert report.mot is None
 
 
 def test_report_serialises_to_json_and_formats_as_a_table(sequence, gt, tmp_path):
-    half = gt[(~gt.ignore) & (gt.frame % 2 == 0)]
+    half = gt[(~ignored(gt)) & (gt.frame % 2 == 0)]
     write_mot_results(tmp_path / "results.txt", half)
     report = evaluate(sequence, tmp_path, classes="person,car")
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert data["per_class"]["car"]["ap50"] is None  # no car gt: NaN -> null
     assert data["per_class"]["person"]["ap50"] == pytest.approx(
-        len(half) / np.count_nonzero(~gt.ignore)
+        len(half) / np.count_nonzero(~ignored(gt))
     )
-    assert data["mot"]["misses"] == np.count_nonzero(~gt.ignore) - len(half)
+    assert data["mot"]["misses"] == np.count_nonzero(~ignored(gt)) - len(half)
     table = report.format()
     for word in ("person", "AP50", "COCO", "MOTA", "IDF1"):
         assert word in table

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from approxrt.evaluation import BoxTable, evaluate_ap
+from approxrt.detections import Detections
+from approxrt.evaluation import evaluate_ap, ignored, sequence_boxes
 from approxrt.evaluation.streaming import (
     outputs_in_force,
     queued_finish_times,
@@ -25,24 +26,22 @@ FRAMES = 60
 
 
 @pytest.fixture(scope="module")
-def gt() -> BoxTable:
+def gt() -> Detections:
     scene = SyntheticScene.from_spec(
         f"synthetic:objects=5,size=40-70,speed=6-10,frames={FRAMES},seed=3,"
         "width=320,height=240"
     )
-    return BoxTable.from_detections(
-        (i + 1, scene.ground_truth(i)) for i in range(FRAMES)
-    )
+    return Detections.stack((i + 1, scene.ground_truth(i)) for i in range(FRAMES))
 
 
 @pytest.fixture(scope="module")
-def results(gt) -> BoxTable:
+def results(gt) -> Detections:
     """Boxes near the truth, plus confident false positives: offline AP50 < 1."""
     rng = np.random.default_rng(0)
     jittered = gt.xyxy + rng.normal(0, 2.0, gt.xyxy.shape)
     false_xy = rng.uniform(0, 250, (FRAMES, 2))
     false = np.concatenate([false_xy, false_xy + 30], axis=1)
-    return BoxTable(
+    return sequence_boxes(
         np.concatenate([gt.frame, np.arange(1, FRAMES + 1)]),
         np.concatenate([jittered, false]),
         np.concatenate([rng.uniform(0.3, 1.0, len(gt)), rng.uniform(0.5, 1.0, FRAMES)]),
@@ -131,7 +130,7 @@ def test_frames_outside_the_runs_outputs_are_not_scored(gt, results):
     times = OutputTimes(frames, arrival_s + 0.5 * PERIOD_S, arrival_s)
     streaming = streaming_ap50(gt, results, times, FPS, eta_frames=-1)
     in_range = (gt.frame >= 11) & (gt.frame <= 30)
-    assert streaming.per_class[0].num_gt == int((in_range & ~gt.ignore).sum())
+    assert streaming.per_class[0].num_gt == int((in_range & ~ignored(gt)).sum())
     assert streaming.frames_scored == 20
 
 

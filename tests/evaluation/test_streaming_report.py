@@ -9,7 +9,7 @@ import pytest
 
 from approxrt.branch import Branch
 from approxrt.detections import Detections
-from approxrt.evaluation import evaluate, read_mot_gt, write_coco_results
+from approxrt.evaluation import evaluate, ignored, read_mot_gt, write_coco_results
 from approxrt.evaluation.timing import read_timing
 from approxrt.frame import Frame
 from approxrt.result import FrameResult
@@ -87,7 +87,7 @@ def sequence(tmp_path_factory):
 def write_run(folder, gt, processed: np.ndarray, delay_s: float, fps=FPS):
     """A realtime run's files: its boxes are the gt of the frames processed."""
     folder.mkdir()
-    scored = gt[~gt.ignore & np.isin(gt.frame, processed)]
+    scored = gt[~ignored(gt) & np.isin(gt.frame, processed)]
     write_coco_results(folder / "results.coco.json", scored)
     rows = [
         f"{f},{(f - 1) / FPS:.6f},{(f - 1) / FPS:.6f},{(f - 1) / FPS + delay_s:.6f}"

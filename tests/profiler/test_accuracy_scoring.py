@@ -8,7 +8,8 @@ import pytest
 from approxrt.branch import Branch
 from approxrt.branches.space import BranchSpace
 from approxrt.config import load_config
-from approxrt.evaluation import BoxTable, evaluate_ap, read_mot_gt
+from approxrt.detections import Detections
+from approxrt.evaluation import evaluate_ap, read_mot_gt
 from approxrt.evaluation.report import evaluate
 from approxrt.loop import FixedBranch, run_loop
 from approxrt.pipeline import build_kernel
@@ -106,7 +107,7 @@ def test_replayed_ap50_per_segment_equals_scoring_a_live_run_of_the_branch(
     with open_source(str(pets_video)) as source:
         frames = list(itertools.islice(source, FRAMES))
     live = run_loop(frames, build_kernel(job_config, [branch]), FixedBranch(branch))
-    found = BoxTable.from_detections((r.frame.index + 1, r.detections) for r in live)
+    found = Detections.stack((r.frame.index + 1, r.detections) for r in live)
     gt = read_mot_gt(pets_gt)
     expected = []
     for first in (1, 31):

@@ -11,7 +11,12 @@ import pytest
 from approxrt.branch import Branch
 from approxrt.classes import COCO_CATEGORY_IDS, COCO_CLASSES
 from approxrt.detections import Detections
-from approxrt.evaluation import read_coco_results, read_mot_gt, read_mot_results
+from approxrt.evaluation import (
+    ignored,
+    read_coco_results,
+    read_mot_gt,
+    read_mot_results,
+)
 from approxrt.frame import Frame
 from approxrt.result import STAGES, FrameResult
 from approxrt.sinks import (
@@ -41,12 +46,12 @@ def results(pets_video, pets_gt) -> list[FrameResult]:
     for index in range(NUM_FRAMES):
         ok, image = capture.read()
         assert ok
-        people = gt[(gt.frame == index + 1) & ~gt.ignore]
+        people = gt[(gt.frame == index + 1) & ~ignored(gt)]
         detections = Detections(
             np.vstack([people.xyxy, [[300.25, 40.5, 360.75, 80.125]]]),
             np.append(np.linspace(0.9, 0.5, len(people)), 0.3),
             np.append(np.zeros(len(people), np.int64), CAR),
-            np.append(people.track_id, -1),
+            np.append(people.tracker_id, -1),
         )
         out.append(
             FrameResult(
@@ -122,7 +127,7 @@ def test_mot_results_file_reads_back_as_the_boxes_fed_in(results, tmp_path):
     expected = Detections.merge(r.detections for r in results)
     frames = np.concatenate([[r.frame.index + 1] * len(r.detections) for r in results])
     assert back.frame.tolist() == frames.tolist()
-    assert back.track_id.tolist() == expected.tracker_id.tolist()
+    assert back.tracker_id.tolist() == expected.tracker_id.tolist()
     np.testing.assert_allclose(back.xyxy, expected.xyxy, atol=0.011)
     np.testing.assert_allclose(back.confidence, expected.confidence, atol=5e-5)
 
