@@ -11,6 +11,7 @@ the process exits 0.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
@@ -35,6 +36,7 @@ def run_daemon(settings: ServeSettings, config: Config, token: str | None) -> No
     Raises:
         ValueError: a stream of the settings cannot run (nothing keeps running).
     """
+    _limit_malloc_arenas()
     manager = StreamManager(settings, config)
     notifier = sdnotify.SystemdNotifier()
     with stop_on_signals() as stop:
@@ -65,6 +67,24 @@ def run_daemon(settings: ServeSettings, config: Config, token: str | None) -> No
         server.should_exit = True
         api.join(timeout=10)
         manager.shutdown()
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (unless ``MALLOC_ARENA_MAX`` is set).
+
+    glibc gives threads that allocate arenas of their own, up to eight per core,
+    and every camera reconnect starts new decoding threads: without a cap the
+    daemon's RSS crept up with each reconnect (docs/benchmarks/daemon.md).
+    A no-op where the C library is not glibc.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_arena_max = -8  # mallopt's M_ARENA_MAX (malloc.h)
+    libc.mallopt(m_arena_max, arenas)
 
 
 def _wait_started(server: uvicorn.Server, api: threading.Thread) -> bool:

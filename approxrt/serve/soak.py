@@ -197,10 +197,11 @@ def restart_camera(daemon, server: Process, soak: Soak, start: float) -> Process
     before = daemon.processed()
     server.stop()
     gone_s = wait_for(lambda: daemon.state("rtsp1") != "running", 60)
-    others = {s: daemon.processed()[s] - before[s] for s in STREAMS[1:]}
     server = Process(server.args).start()
     resumed_at = daemon.processed()["rtsp1"]
     resume_s = wait_for(lambda: daemon.processed()["rtsp1"] >= resumed_at + 5, 90)
+    # The others' progress from the kill until the camera was back.
+    others = {s: daemon.processed()[s] - before[s] for s in STREAMS[1:]}
     soak.restarts.append(
         {
             "t_s": time.monotonic() - start,
