@@ -62,6 +62,7 @@ class RunReport:
     realtime: bool = False
     fps: float | None = None
     dropped_frames: int = 0
+    stream_first_frame_index: int | None = None  # arrived at 0 on the stream clock
     interrupted: bool = False  # stopped by SIGINT/SIGTERM before the source ended
     # What ran each detector, e.g. {"yolox_nano": "torch-cuda (graph, fp32, cuda:0)"}
     detector_routes: dict[str, str] = field(default_factory=dict)
@@ -74,6 +75,7 @@ class RunReport:
             "realtime": self.realtime,
             "fps": self.fps,
             "dropped_frames": self.dropped_frames,
+            "stream_first_frame_index": self.stream_first_frame_index,
             "bad_frames": self.bad_frames,
             "frame_errors": self.frame_errors.count,
             "first_frame_errors": self.frame_errors.first,
@@ -171,6 +173,7 @@ def run_source(
                 realtime,
                 frames.fps,
                 frames.dropped_frames,
+                frames.first_index,
             )
             report.interrupted = interrupted
             report.detector_routes = {

@@ -118,8 +118,8 @@ class EvaluationReport:
         )
         return (
             f"streaming AP50 {s.mean_ap50:.3f} vs offline AP50 {self.mean_ap50:.3f} "
-            f"(Li et al. 2020: each frame due at {s.fps:g} fps, eta "
-            f"{s.eta_frames:g}; {timeline}): {s.frames_scored} frames, "
+            f"(Li et al. 2020: frames due at {s.fps:g} fps, eta {s.eta_frames:g})\n"
+            f"  {timeline}: {s.frames_scored} frames scored, "
             f"{s.frames_without_output} before the first output, "
             f"{s.frames_in_time} on their own output, mean lag "
             f"{s.mean_lag_frames:.2f} frames"
@@ -222,6 +222,7 @@ def evaluate(
                 class_ids,
                 eta_frames,
                 queued=not _summary(results_dir).get("realtime", False),
+                first_frame=_stream_first_frame(results_dir),
             )
         ),
         streaming_note=streaming_note,
@@ -256,6 +257,12 @@ def _stream_timing(results_dir: Path) -> tuple[OutputTimes | None, float, str]:
     if len(times) == 0:
         return None, math.nan, f"{TIMING_CSV} lists no outputs"
     return times, float(fps), ""
+
+
+def _stream_first_frame(results_dir: Path) -> int | None:
+    """Frame number that arrived at 0 on the stream clock, when summary.json says."""
+    index = _summary(results_dir).get("stream_first_frame_index")
+    return index + 1 if isinstance(index, int) else None
 
 
 def _frames_the_run_processed(

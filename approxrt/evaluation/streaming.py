@@ -4,8 +4,9 @@ The world does not wait for the detector. Ground-truth frame ``i`` is due at
 
     t_i = (i - first - eta_frames) / fps
 
-on the stream clock (seconds since the first frame arrived; ``first`` is the
-first frame with an output), and the prediction scored for it is the newest
+on the stream clock (seconds since the stream's first frame ``first`` arrived;
+by default the first frame with an output), and the prediction scored for it is
+the newest
 output finished by then: the output with the latest ``finish_s <= t_i``. Before
 any output has finished, frame ``i`` gets an empty prediction (its objects are
 missed). The pairs are then scored exactly as offline AP50
@@ -58,7 +59,7 @@ class StreamingAP:
         eta_frames: the paper's grace, in frames (see the module docstring).
         queued: whether the finish times were re-timed as a camera queue that
             keeps every frame (a run as fast as possible), not as measured.
-        frames_scored: frames from the first output's to the last output's.
+        frames_scored: frames from the stream's first to the last output's.
         frames_without_output: frames due before any output had finished.
         frames_in_time: frames scored on the output of that very frame.
         mean_lag_frames: mean of (frame - frame of the output used) over the
@@ -85,13 +86,14 @@ def streaming_ap50(
     classes: Iterable[int] | None = None,
     eta_frames: float = 0.0,
     queued: bool = False,
+    first_frame: int | None = None,
     iou_threshold: float = 0.5,
 ) -> StreamingAP:
     """Streaming AP50 of ``results`` against ``gt`` (see the module docstring).
 
     Args:
-        gt: ground truth, 1-based frame numbers; frames outside the run's
-            first..last output are not scored.
+        gt: ground truth, 1-based frame numbers; frames before the stream's
+            first or after the run's last output are not scored.
         results: every box the run output, on the frame it was computed on.
         times: when each output (one per frame the run processed, boxes or
             none) was ready; from ``timing.csv`` or
@@ -104,6 +106,10 @@ def streaming_ap50(
         queued: ``True`` for a run that read frames as fast as it could and
             processed every one (not a realtime replay): its finish times are
             re-timed by `queued_finish_times` first.
+        first_frame: the frame number that arrived at 0 on the stream clock
+            (a realtime source's ``first_index + 1``); default the first
+            output's frame, which is the same unless that frame was dropped
+            or failed.
         iou_threshold: minimum IoU for a match.
 
     Raises:
@@ -112,8 +118,8 @@ def streaming_ap50(
             frames in order), or ``queued`` without arrival times.
     """
     if queued:
-        times = queued_finish_times(times, fps)
-    frames, used = outputs_in_force(times, fps, eta_frames)
+        times = queued_finish_times(times, fps, first_frame)
+    frames, used = outputs_in_force(times, fps, eta_frames, first_frame)
     in_range = (gt.frame >= frames[0]) & (gt.frame <= frames[-1])
     ap = evaluate_ap(
         gt[in_range], _relabelled(results, frames, used), classes, iou_threshold
@@ -135,19 +141,24 @@ def streaming_ap50(
 
 
 def outputs_in_force(
-    times: OutputTimes, fps: float, eta_frames: float = 0.0
+    times: OutputTimes,
+    fps: float,
+    eta_frames: float = 0.0,
+    first_frame: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which output is the newest when each frame is due.
 
     Returns:
         ``(frames, used)``, both ``(k,) int64``: every frame number from the
-        first output's to the last output's, and for each the frame number of
-        the output scored for it (0 when none had finished).
+        stream's first (``first_frame``, default the first output's) to the
+        last output's, and for each the frame number of the output scored for
+        it (0 when none had finished).
     """
     _check_stream(fps, eta_frames)
     frame, finish_s = _in_frame_order(times)
-    frames = np.arange(frame[0], frame[-1] + 1, dtype=np.int64)
-    due_s = (frames - frame[0] - eta_frames) / fps
+    first = _first_frame(frame, first_frame)
+    frames = np.arange(first, frame[-1] + 1, dtype=np.int64)
+    due_s = (frames - first - eta_frames) / fps
     finished = np.searchsorted(finish_s, due_s, side="right")
     # Outputs finish in frame order, so those finished by the due time and
     # computed on this frame or earlier are both prefixes; the shorter wins.
@@ -157,10 +168,13 @@ def outputs_in_force(
     return frames, used
 
 
-def queued_finish_times(times: OutputTimes, fps: float) -> OutputTimes:
+def queued_finish_times(
+    times: OutputTimes, fps: float, first_frame: int | None = None
+) -> OutputTimes:
     """Finish times as if frames had arrived at their capture times, none dropped.
 
-    Frame ``j`` is captured at ``t_j = (j - first) / fps`` and its output took
+    Frame ``j`` is captured at ``t_j = (j - first) / fps`` (``first``:
+    ``first_frame``, default the first output's) and its output took
     ``p_j = finish_s - arrival_s`` (as measured); in a queue that keeps every
     frame it finishes at ``f_j = max(t_j, f_previous) + p_j``.
 
@@ -168,6 +182,8 @@ def queued_finish_times(times: OutputTimes, fps: float) -> OutputTimes:
         ValueError: an output without an arrival time, or a bad ``fps``.
     """
     _check_stream(fps, 0.0)
+    if len(times) == 0:
+        raise ValueError("times: the run has no outputs to score")
     order = np.argsort(times.frame, kind="stable")
     frame, finish_s, arrival_s = (
         times.frame[order],
@@ -180,12 +196,24 @@ def queued_finish_times(times: OutputTimes, fps: float) -> OutputTimes:
             f"times: frame {missing} has no arrival time, needed to re-time a run "
             "that waited for every frame"
         )
-    capture_s = (frame - frame[:1]) / fps
+    capture_s = (frame - _first_frame(frame, first_frame)) / fps
     compute_s = finish_s - arrival_s
     # f_k = max over m <= k of (t_m + p_m + ... + p_k), as a running maximum.
     done_s = np.cumsum(compute_s)
     queued = done_s + np.maximum.accumulate(capture_s - (done_s - compute_s))
     return OutputTimes(frame, queued, capture_s)
+
+
+def _first_frame(frame: np.ndarray, first_frame: int | None) -> int:
+    """The stream's first frame number; ``frame`` is sorted and not empty."""
+    if first_frame is None:
+        return int(frame[0])
+    if first_frame > frame[0]:
+        raise ValueError(
+            f"first_frame: {first_frame} comes after the first output (frame "
+            f"{int(frame[0])}); the stream cannot start after its outputs"
+        )
+    return int(first_frame)
 
 
 def _check_stream(fps: float, eta_frames: float) -> None:

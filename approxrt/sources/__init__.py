@@ -54,6 +54,12 @@ def open_source(
         ValueError: ``spec`` is none of the accepted forms, or the source named
             cannot be opened (or, with ``realtime``, is live).
     """
+    if realtime and _names_live_source(spec):
+        raise ValueError(
+            f"realtime: {str(spec)!r} is a camera or stream, which arrives in real "
+            "time already; realtime replay is for files, image folders and "
+            "synthetic scenes"
+        )
     source = _open(spec, **options)
     if not realtime:
         return source
@@ -62,6 +68,11 @@ def open_source(
     except ValueError:
         source.close()
         raise
+
+
+def _names_live_source(spec: str | int | Path) -> bool:
+    text = str(spec).strip()
+    return isinstance(spec, int) or text.isdigit() or is_stream_url(text)
 
 
 def _open(spec: str | int | Path, **options: Any) -> Source:

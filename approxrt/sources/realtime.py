@@ -86,6 +86,11 @@ class ClockedSource(Source):
     Args:
         inner: the source to read; closing this one closes it.
         clock: the stream clock to stamp with; a new one by default.
+
+    Attributes:
+        first_index: index of the frame that arrived at 0 on the stream clock
+            (None before it), which a realtime replay may drop before the
+            runtime takes it; streaming evaluation times frames from it.
     """
 
     def __init__(self, inner: Source, clock: StreamClock | None = None) -> None:
@@ -97,6 +102,7 @@ class ClockedSource(Source):
         self.width, self.height = inner.width, inner.height
         self._peeked: Frame | None = None
         self._drops = 0  # frames this wrapper dropped (only a replay does)
+        self.first_index: int | None = None
 
     @property
     def is_live(self) -> bool:
@@ -134,6 +140,8 @@ class ClockedSource(Source):
 
     def _arrived(self, frame: Frame) -> Frame:
         self._set_size_from(frame.image)
+        if self.first_index is None:
+            self.first_index = frame.index
         return dataclasses.replace(frame, arrival_s=self.clock.now_s())
 
     def _release(self) -> None:

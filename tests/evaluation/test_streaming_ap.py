@@ -161,6 +161,24 @@ def test_a_queue_that_keeps_every_frame_carries_its_delay_forward():
         queued_finish_times(OutputTimes([1, 2], [0.1, 0.2], [0.0, np.nan]), FPS)
 
 
+def test_frames_before_the_first_output_count_from_the_streams_first_frame(gt, results):
+    # Frames 1 and 2 arrived (and were dropped); frame 3's output came first.
+    frames = np.arange(3, FRAMES + 1)
+    arrival_s = (frames - 1) * PERIOD_S
+    times = OutputTimes(frames, arrival_s + 0.5 * PERIOD_S, arrival_s)
+    from_first = streaming_ap50(gt, results, times, FPS, eta_frames=-1, first_frame=1)
+    assert from_first.frames_scored == FRAMES
+    assert from_first.frames_without_output == 2
+    assert from_first.frames_in_time == FRAMES - 2
+    assert from_first.mean_lag_frames == 0
+    # Timed from frame 3 instead, every frame would seem two frames late.
+    from_output = streaming_ap50(gt, results, times, FPS, eta_frames=-1)
+    assert from_output.frames_scored == FRAMES - 2
+    assert from_output.mean_lag_frames == 2
+    with pytest.raises(ValueError, match="first_frame: 4 comes after"):
+        streaming_ap50(gt, results, times, FPS, first_frame=4)
+
+
 @pytest.mark.parametrize(
     ("frames", "finish_s", "fps", "eta", "message"),
     [

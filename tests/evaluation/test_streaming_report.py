@@ -96,7 +96,8 @@ def write_run(folder, gt, processed: np.ndarray, delay_s: float, fps=FPS):
     (folder / "timing.csv").write_text(
         "frame,timestamp_s,arrival_s,finish_s\n" + "\n".join(rows) + "\n"
     )
-    (folder / "summary.json").write_text(json.dumps({"fps": fps, "realtime": True}))
+    summary = {"fps": fps, "realtime": True, "stream_first_frame_index": 0}
+    (folder / "summary.json").write_text(json.dumps(summary))
 
 
 def test_eval_reports_streaming_beside_offline_and_charges_drops_to_streaming_only(
@@ -117,6 +118,17 @@ def test_eval_reports_streaming_beside_offline_and_charges_drops_to_streaming_on
         text
     )
     assert report.to_dict()["streaming"]["eta_frames"] == -1
+
+
+def test_eval_times_the_stream_from_its_first_frame_even_when_it_was_dropped(
+    sequence, tmp_path
+):
+    gt = read_mot_gt(sequence / "gt" / "gt.txt")
+    write_run(tmp_path / "run", gt, np.arange(3, FRAMES + 1), 0.03)
+    report = evaluate(sequence, tmp_path / "run", eta_frames=-1)
+    assert report.streaming.frames_scored == FRAMES
+    assert report.streaming.frames_without_output == 2
+    assert report.streaming.mean_lag_frames == 0
 
 
 def test_eval_says_why_streaming_is_absent(sequence, tmp_path):

@@ -47,6 +47,7 @@ def test_a_realtime_run_drops_frames_while_busy_and_records_when_outputs_finishe
     output = run(tmp_path / "rt", models_dir, "--realtime")
     summary = json.loads((tmp_path / "rt" / "summary.json").read_text())
     assert summary["realtime"] and summary["fps"] == 100
+    assert summary["stream_first_frame_index"] == 0
     assert summary["dropped_frames"] > 0
     assert f"{summary['dropped_frames']} frames dropped while busy" in output
     assert summary["frames"] + summary["dropped_frames"] == FRAMES

@@ -37,8 +37,10 @@ def test_a_busy_reader_gets_the_newest_frame_and_the_rest_are_counted_as_dropped
             received.append(frame)
             time.sleep(2.5 / fps)  # busy for 2.5 frame periods
         dropped = source.dropped_frames
+    # The stream starts at frame 0, even when a loaded machine drops it.
+    assert source.first_index == 0
     indices = [f.index for f in received]
-    assert indices == sorted(set(indices)) and indices[0] == 0
+    assert indices == sorted(set(indices))
     assert indices[-1] == frames - 1  # the last frame is never superseded
     assert len(received) + dropped == frames
     assert dropped >= frames // 3
@@ -116,6 +118,10 @@ class StandInCamera(Source):
 def test_live_sources_and_sources_without_a_frame_rate_are_refused():
     with pytest.raises(ValueError, match="is live and already arrives in real time"):
         RealtimeSource(StandInCamera(fps=30.0))
+    # Refused by name, before a camera or a stream is opened.
+    for spec in ("0", "rtsp://127.0.0.1:9/none"):
+        with pytest.raises(ValueError, match="is a camera or stream"):
+            open_source(spec, realtime=True)
     folder = open_source(scene(3, 10.0))
     folder.fps = None
     with pytest.raises(ValueError, match="has no frame rate"):
