@@ -30,12 +30,15 @@ from approxrt.branches.detectors.onnx_session import OnnxDetector
 from approxrt.branches.detectors.onnx_torch import (
     as_list,
     convert_onnx,
+    cudnn_tf32,
     trace_for_shape,
 )
 from approxrt.branches.detectors.postprocess import check_image, is_empty, to_frame
 from approxrt.detections import Detections
 
 MODES = ("eager", "traced", "graph")
+# Network arithmetic: TF32 convolutions (torch's default), full FP32, or FP16.
+PRECISIONS = ("tf32", "fp32", "fp16")
 # Runs before a capture: the traced module's profiling executor optimises over
 # its first calls, and lazily made constants must exist before capture.
 _WARM_RUNS_BEFORE_CAPTURE = 5
@@ -78,7 +81,7 @@ class _Runner:
 
     def _chain(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         family = self.detector.gpu_family
-        with torch.no_grad():
+        with torch.no_grad(), cudnn_tf32(self.detector.precision == "tf32"):
             blob = family.to_network(self.frames, self.geometry)
             outputs = as_list(self.network(blob.to(self.detector.dtype)))
             return family.decode(
@@ -126,7 +129,9 @@ class CudaOnnxDetector(Detector):
             without graphs (for checking it on machines without a GPU).
         rect_input: as the family's; None takes the family's default.
         mode: ``"graph"`` (default), ``"traced"`` or ``"eager"``; see the module.
-        half: run the network in FP16 (pre- and post-processing stay FP32).
+        precision: the network's arithmetic: ``"tf32"`` (torch's default for
+            convolutions), ``"fp32"`` or ``"fp16"``; pre- and post-processing
+            stay FP32. gpu.md gives each one's PETS AP50 beside ONNX Runtime's.
 
     Raises:
         ValueError: an unknown family, mode or a device that is not CUDA.
@@ -143,7 +148,7 @@ class CudaOnnxDetector(Detector):
         device: str = "cuda",
         rect_input: bool | None = None,
         mode: str = "graph",
-        half: bool = False,
+        precision: str = "tf32",
     ) -> None:
         if family.name not in GPU_FAMILIES:
             raise ValueError(
@@ -152,6 +157,10 @@ class CudaOnnxDetector(Detector):
             )
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}"
+            )
         self.device = _torch_device(device, mode)
         self.family = family
         self.name = family.name
@@ -161,15 +170,15 @@ class CudaOnnxDetector(Detector):
             family.default_rect_input if rect_input is None else rect_input
         )
         self.mode = mode
-        self.dtype = torch.float16 if half else torch.float32
+        self.precision = precision
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.network = convert_onnx(model_path).to(self.device, self.dtype)
         self.graph_pool = torch.cuda.graph_pool_handle() if mode == "graph" else None
         self._runners: dict[tuple[int, tuple[int, int], int], _Runner] = {}
 
     @property
     def route_detail(self) -> str:
-        precision = "fp16" if self.dtype == torch.float16 else "fp32"
-        return f"{self.route} ({self.mode}, {precision}, {self.device})"
+        return f"{self.route} ({self.mode}, {self.precision}, {self.device})"
 
     def knob_problem(self, knobs: DetectorKnobs) -> str | None:
         return self.family.knob_problem(knobs)

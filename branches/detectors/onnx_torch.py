@@ -10,6 +10,7 @@ the shapes become constants and the traced module runs with no host reads.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -136,6 +137,22 @@ def convert_onnx(model_path: str | Path) -> torch.nn.Module:
     _name_nodes(model)
     _annotate_pool_inputs(model)
     return onnx2torch.convert(model).eval()
+
+
+@contextlib.contextmanager
+def cudnn_tf32(allowed: bool):
+    """cuDNN convolutions in TF32 (``allowed``) or full FP32 inside the block.
+
+    torch allows TF32 convolutions by default; a CUDA graph keeps the kernels
+    chosen while it was captured, so capturing inside this block fixes the
+    precision of every replay.
+    """
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = previous
 
 
 def as_list(outputs) -> list[torch.Tensor]:

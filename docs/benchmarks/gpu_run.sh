@@ -1,38 +1,47 @@
 #!/usr/bin/env bash
 # The commands behind docs/benchmarks/gpu.md, run from the repository root on a machine
 # with an NVIDIA GPU, torch, torchvision, onnx2torch and nvidia-ml-py (pip install
-# '.[gpu]'). Stage "bench": GPU tests and the benchmark parts; stage "runs": approxrt run
-# --device cuda + eval per detector, and the GPU latency profile.
-#   DATA=../shared/data OUT=gpu_out docs/benchmarks/gpu_run.sh bench|runs
+# '.[gpu]'). Stages (any of, in order): tests (the GPU tests), bench (the benchmark
+# parts; PARTS and ROUTES choose), runs (approxrt run --device cuda + eval for BRANCHES,
+# then the GPU latency profile).
+#   DATA=../shared/data OUT=gpu_out docs/benchmarks/gpu_run.sh tests bench runs
 set -uo pipefail
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-gpu_out}
 PETS=$DATA/video/pets09_s2l1
+PARTS=${PARTS:-conversion,inference,frame,breakdown,frcnn,contention,accuracy}
+ROUTES=${ROUTES:-onnxruntime_cpu,torch_cuda_tf32,torch_cuda_fp32,torch_cuda_fp16}
+BRANCHES=${BRANCHES:-yolox_nano/s416/si1 nanodet_m/s320/si1 fastestdet/s352/si1}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 APPROXRT_SHARED_DATA=$DATA
 LOG=$OUT/log.txt
 
-if [ "${1:-}" = bench ]; then
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$LOG"
-  python3 -c 'import torch, torchvision, onnxruntime as o; print("torch", torch.__version__, "torchvision", torchvision.__version__, "onnxruntime", o.__version__, o.get_available_providers())' | tee -a "$LOG"
-  timeout 200 python3 -m pytest -q -rs -p no:cacheprovider tests/branches/test_onnx_gpu.py \
-    tests/profiler/test_gpu_contention_levels.py tests/branches/test_onnx_torch_route.py \
-    tests/branches/test_onnx_without_torch.py 2>&1 | tail -15 | tee -a "$LOG"
-  timeout 380 python3 -m approxrt.branches.detectors.gpu_benchmark --models "$DATA/models" \
-    --video "$PETS/video.avi" --gt "$PETS/gt/gt.txt" --out "$OUT/gpu_results.json" \
-    --parts "${PARTS:-conversion,inference,frame,breakdown,frcnn,contention,accuracy}" 2>&1 \
-    | grep -v -i warn | tee -a "$LOG"
-fi
-
-if [ "${1:-}" = runs ]; then
-  for branch in yolox_nano/s224/si1 yolox_nano/s320/si1 yolox_nano/s416/si1 yolox_nano/s512/si1 \
-      yolox_nano/s640/si1 nanodet_m/s320/si1 fastestdet/s352/si1; do
-    name=${branch//\//_}
-    timeout 60 approxrt run "$PETS/video.avi" --branch "$branch" --device cuda --classes person \
-      --models "$DATA/models" --out "$OUT/runs/$name" --no-progress 2>&1 | tail -3 | tee -a "$LOG"
-    approxrt eval "$PETS" "$OUT/runs/$name" 2>&1 | grep -E "^person" | sed "s|^|$name |" | tee -a "$LOG"
-  done
-  python3 - "$OUT" <<'PY' | tee -a "$LOG"
+for stage in "$@"; do
+  case $stage in
+  tests)
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$LOG"
+    python3 -c 'import torch, torchvision, onnxruntime as o; print("torch", torch.__version__, "torchvision", torchvision.__version__, "onnxruntime", o.__version__, o.get_available_providers())' | tee -a "$LOG"
+    timeout 200 python3 -m pytest -q -rfs -p no:cacheprovider -W ignore::DeprecationWarning \
+      -W ignore::UserWarning tests/branches/test_onnx_gpu.py \
+      tests/profiler/test_gpu_contention_levels.py tests/branches/test_onnx_torch_route.py \
+      tests/branches/test_onnx_without_torch.py 2>&1 | tail -40 | tee -a "$LOG"
+    ;;
+  bench)
+    timeout "${BENCH_S:-380}" python3 -W ignore -m approxrt.branches.detectors.gpu_benchmark \
+      --models "$DATA/models" --video "$PETS/video.avi" --gt "$PETS/gt/gt.txt" \
+      --out "$OUT/gpu_results.json" --parts "$PARTS" --accuracy-routes "$ROUTES" 2>&1 \
+      | grep -v -i "warn\|pos_axes_slices" | tee -a "$LOG"
+    ;;
+  runs)
+    for branch in $BRANCHES; do
+      name=${branch//\//_}
+      timeout 60 approxrt run "$PETS/video.avi" --branch "$branch" --device cuda \
+        --classes person --models "$DATA/models" --out "$OUT/runs/$name" --no-progress 2>&1 \
+        | tail -3 | tee -a "$LOG"
+      approxrt eval "$PETS" "$OUT/runs/$name" 2>&1 | grep -E "^person" | sed "s|^|$name |" \
+        | tee -a "$LOG"
+    done
+    python3 - "$OUT" <<'PY' | tee -a "$LOG"
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("runs/*/summary.json"))}
@@ -40,9 +49,12 @@ runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("runs/
 for name, s in runs.items():
     print(name, s["detector_routes"], "latency_ms", s["latency_ms"], "stages", s["stage_mean_ms"])
 PY
-  timeout ${PROFILE_S:-300} approxrt profile latency --config docs/benchmarks/gpu_profile.yaml \
-    --video "$PETS/video.avi" --models "$DATA/models" --out "$OUT/profile" --no-progress 2>&1 \
-    | grep -v -i warn | tail -20 | tee -a "$LOG"
-  approxrt profile show "$OUT/profile" 2>&1 | tee "$OUT/profile_show.txt" | tail -40
-  tar czf "$OUT/profile.tgz" -C "$OUT" profile
-fi
+    timeout "${PROFILE_S:-300}" approxrt profile latency --config docs/benchmarks/gpu_profile.yaml \
+      --video "$PETS/video.avi" --models "$DATA/models" --out "$OUT/profile" --no-progress 2>&1 \
+      | grep -v -i "warn\|pos_axes_slices" | tail -20 | tee -a "$LOG"
+    approxrt profile show "$OUT/profile" 2>&1 | tee "$OUT/profile_show.txt" | tail -40
+    tar czf "$OUT/profile.tgz" -C "$OUT" profile
+    ;;
+  *) echo "unknown stage $stage (tests, bench, runs)"; exit 2 ;;
+  esac
+done

@@ -50,8 +50,8 @@ def test_graph_replays_give_the_boxes_of_the_chain_without_graphs(
 ):
     family, sizes = FAMILIES[name]
     path = models_dir / f"{name}.onnx"
-    graphed = CudaOnnxDetector(family, path, mode="graph")
-    plain = CudaOnnxDetector(family, path, mode="traced")
+    graphed = CudaOnnxDetector(family, path, mode="graph", precision="fp32")
+    plain = CudaOnnxDetector(family, path, mode="traced", precision="fp32")
     weights = next(graphed.network.parameters()).data_ptr()
     for frame in frames:
         for size in sizes:  # switching sizes frame by frame replays two graphs
@@ -64,32 +64,46 @@ def test_graph_replays_give_the_boxes_of_the_chain_without_graphs(
     assert next(graphed.network.parameters()).data_ptr() == weights
 
 
+def assert_same_confident_boxes(expected, found, sure=0.35, loose=0.25):
+    """Each box scored >= ``sure`` on one side has a box scored >= ``loose`` on the
+    other at IoU > 0.9: scores differ slightly between arithmetic routes, so a
+    box near one threshold may sit on either side of it."""
+    for one, other in ((expected, found), (found, expected)):
+        confident = one.xyxy[one.confidence >= sure]
+        candidates = other.xyxy[other.confidence >= loose]
+        assert len(confident) > 0
+        assert len(candidates) > 0
+        assert box_iou(confident, candidates).max(axis=1).min() > 0.9
+
+
+@pytest.mark.parametrize("precision", ["fp32", "tf32"])
 @pytest.mark.parametrize("name", FAMILIES)
-def test_graph_route_finds_what_onnx_runtime_on_the_cpu_finds(models_dir, frames, name):
+def test_graph_route_finds_what_onnx_runtime_on_the_cpu_finds(
+    models_dir, frames, name, precision
+):
     family, sizes = FAMILIES[name]
     path = models_dir / f"{name}.onnx"
-    reference, graphed = family(path, device="cpu"), CudaOnnxDetector(family, path)
+    reference = family(path, device="cpu")
+    graphed = CudaOnnxDetector(family, path, precision=precision)
     knobs = DetectorKnobs(sizes[-1])
     for frame in frames:
-        expected, found = reference.detect(frame, knobs), graphed.detect(frame, knobs)
-        sure_expected = expected.xyxy[expected.confidence > 0.3]
-        sure_found = found.xyxy[found.confidence > 0.3]
-        assert len(sure_found) > 0
-        assert abs(len(sure_found) - len(sure_expected)) <= 1
-        assert np.median(box_iou(sure_expected, sure_found).max(axis=1)) > 0.95
+        assert_same_confident_boxes(
+            reference.detect(frame, knobs), graphed.detect(frame, knobs)
+        )
 
 
 @pytest.mark.parametrize("batch", [4, 8])
 def test_batched_graph_gives_each_frame_its_own_boxes(models_dir, frames, batch):
-    detector = CudaOnnxDetector(YoloxDetector, models_dir / "yolox_nano.onnx")
+    detector = CudaOnnxDetector(
+        YoloxDetector, models_dir / "yolox_nano.onnx", precision="fp32"
+    )
     knobs = DetectorKnobs(416)
     group = (frames * 2)[:batch]
     together = detector.detect_batch(group, knobs)
     assert len(together) == batch
     for frame, found in zip(group, together, strict=True):
-        alone = detector.detect(frame, knobs)
-        assert len(found) == len(alone) > 0
-        np.testing.assert_allclose(found.xyxy, alone.xyxy, atol=0.05)
+        # cuDNN may pick other kernels at another batch size: rounding only.
+        assert_same_confident_boxes(detector.detect(frame, knobs), found)
 
 
 def test_pipeline_runs_onnx_families_on_cuda_through_torch(models_dir, frames):
@@ -100,5 +114,5 @@ def test_pipeline_runs_onnx_families_on_cuda_through_torch(models_dir, frames):
     config = load_config(models_dir=str(models_dir), device="cuda")
     detector = build_detector("yolox_nano", config)
     assert isinstance(detector, CudaOnnxDetector)
-    assert route_name(detector).startswith("torch-cuda (graph, fp32, cuda:0)")
+    assert route_name(detector) == "torch-cuda (graph, tf32, cuda:0)"
     assert len(detector.detect(frames[0], DetectorKnobs(416))) > 0

@@ -89,6 +89,8 @@ def test_bad_arguments_are_named(models_dir):
     path = models_dir / "yolox_nano.onnx"
     with pytest.raises(ValueError, match="mode 'fast'"):
         CudaOnnxDetector(YoloxDetector, path, device="cpu", mode="fast")
+    with pytest.raises(ValueError, match="precision 'fp64'"):
+        CudaOnnxDetector(YoloxDetector, path, device="cpu", precision="fp64")
     with pytest.raises(ValueError, match="without graphs"):
         CudaOnnxDetector(YoloxDetector, path, device="cpu", mode="graph")
     detector = CudaOnnxDetector(YoloxDetector, path, device="cpu", mode="eager")
