@@ -137,3 +137,42 @@ def bench_kernel(
     command = command_line(click.get_current_context())
     (out_dir / "kernel.md").write_text(kernel_markdown(results, command, "kernel.png"))
     click.echo((out_dir / "kernel.md").read_text())
+
+
+@bench.command(name="adaptive")
+@click.argument("scenario_path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for results.csv, adaptive.md and the plots.",
+)
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The device's profile (default: the quick calibration, as `run` does).",
+)
+@click.option("--models", "models_dir", help="Folder holding model files.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+def bench_adaptive(scenario_path, out_dir, profile_dir, models_dir, config_path):
+    """Adaptive vs fixed, best static, ApproxDet-style and the oracle, per
+    stream x contention x SLA of SCENARIO -> OUT/{results.csv,adaptive.md,*.png}."""
+    from approxrt.adaptive import candidates, load_run_models
+    from approxrt.bench.adaptive import run_adaptive_benchmark
+    from approxrt.bench.adaptive_report import write_report
+    from approxrt.bench.scenario import load_scenario
+
+    try:
+        scenario, base = load_scenario(scenario_path)
+        config = config_from(config_path, models_dir=models_dir)
+        models, origin = load_run_models(config, profile_dir, None)
+        branches = candidates(models, config)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"adaptive: {len(branches)} branches, models from {origin}", err=True)
+    result = run_adaptive_benchmark(scenario, base, config, models, branches)
+    command = command_line(click.get_current_context())
+    report = write_report(result.rows, result.timelines, out_dir, command)
+    click.echo(report.read_text())

@@ -1,0 +1,110 @@
+"""`approxrt bench adaptive` on a tiny scenario: every policy scored alike."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from hand_profile import accuracy_table, latency_model
+
+from approxrt.bench.scenario import load_scenario
+from approxrt.cli import main
+from approxrt.config import load_config
+from approxrt.profiler.store import ProfileStore
+
+SPIN = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
+
+CROWD = (
+    "synthetic:objects=2,enter_rate=0.6,enter_until=20,speed=3-6,size=40-90,"
+    "bounce=false,frames=45,seed=3"
+)
+SCENARIO = {
+    "videos": [{"name": "crowd", "source": CROWD}],
+    "slas_ms": [15],
+    "camera_fps": 30,
+    "contention": {
+        "none": {"slas_ms": [6, 15]},
+        "spinner": {
+            "program": {
+                "command": [sys.executable, "-c", SPIN],
+                "at_s": 0.3,
+                "until_s": 1.2,
+            }
+        },
+    },
+    "default_branch": "yolox_nano/s416/si1",
+    "fixed": ["yolox_nano/s224/si1"],
+    "segment_frames": 15,
+    "settle_s": 0.1,
+}
+
+SPACE = """\
+detectors: [yolox_nano]
+input_sizes: {yolox_nano: [224, 320, 416]}
+sampling_intervals: [1, 2, 4, 8]
+trackers: [kcf, medianflow]
+downsamples: [1, 2]
+warmup_runs: 1
+"""
+
+
+@pytest.fixture
+def bench_inputs(tmp_path):
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(SCENARIO))
+    (tmp_path / "space.yaml").write_text(SPACE)
+    store = ProfileStore.create(tmp_path / "profile", load_config().model_dump())
+    store.write_models(
+        {
+            "branch_latency": latency_model().to_dict(),
+            "accuracy_table": accuracy_table().to_dict(),
+        }
+    )
+    return tmp_path
+
+
+def test_every_policy_is_scored_on_every_scenario_and_sla(bench_inputs, models_dir):
+    out = bench_inputs / "out"
+    args = ["bench", "adaptive", bench_inputs / "scenario.yaml", "--out", out]
+    args += ["--profile", bench_inputs / "profile", "--models", models_dir]
+    args += ["--config", bench_inputs / "space.yaml"]
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out / "results.csv")
+    cells = rows.groupby(["contention", "sla_ms"]).policy.apply(set).to_dict()
+    assert set(cells) == {("none", 6), ("none", 15), ("spinner", 15)}
+    for policies in cells.values():
+        assert {"adaptive", "approxdet-style", "oracle"} <= policies
+        assert {"fixed:yolox_nano/s416/si1", "fixed:yolox_nano/s224/si1"} <= policies
+    assert rows.frames.eq(45).all() or (rows.dropped_frames > 0).any()
+    assert rows.ap50.between(0, 1).all() and rows.streaming_ap50.between(0, 1).all()
+    # Timings depend on the machine; what holds anywhere: one decision per
+    # group, a real scheduler time for the live policies, none for the oracle.
+    oracle = rows[rows.policy == "oracle"]
+    assert (oracle.scheduler_ms == 0).all() and (oracle.dropped_frames == 0).all()
+    adaptive = rows[rows.policy == "adaptive"]
+    assert (adaptive.scheduler_ms > 0).all()
+    report = (out / "adaptive.md").read_text()
+    assert "approxrt bench adaptive" in report and "## Checks" in report
+    assert (
+        list(out.glob("timeline_*.png"))
+        and (out / "accuracy_vs_violations.png").exists()
+    )
+
+
+def test_a_bad_scenario_names_the_field(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("videos: []\nslas_ms: [10]\ncontention: {none: {}}\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: videos: .*at least 1"):
+        load_scenario(path)
+    path.write_text("videos: [{name: a, source: x}]\nslas_ms: [10]\ncontention: {}\n")
+    with pytest.raises(ValueError, match="contention"):
+        load_scenario(path)
+    path.write_text(
+        "videos: [{name: a, source: x}]\nslas_ms: [10]\ncontention: {none: {}}\n"
+        "default_branch: yolox/s416\n"
+    )
+    with pytest.raises(ValueError, match="yolox/s416"):
+        load_scenario(path)
