@@ -1,8 +1,9 @@
 """`approxrt run --realtime` with the real detector, scored by `approxrt eval`.
 
-A synthetic scene at 100 fps gives a frame period (10 ms) shorter than the
-detector's latency on this CPU, so a realtime replay must drop frames and a run
-that waits for every frame falls behind: both lose streaming AP50.
+A synthetic scene at 200 fps gives a frame period (5 ms) well under the
+detector's latency at input 640 (12 ms or more on this CPU, 3 ms decode of the
+scene aside), so a realtime replay must drop frames and a run that waits for
+every frame falls behind: both lose streaming AP50.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from approxrt.sources.scene_io import write_mot_gt
 
 FRAMES = 50
 SPEC = (
-    f"synthetic:objects=4,size=100-160,speed=8-12,frames={FRAMES},fps=100,seed=2,"
+    f"synthetic:objects=4,size=100-160,speed=8-12,frames={FRAMES},fps=200,seed=2,"
     "classes=person"
 )
 
@@ -34,7 +35,7 @@ def sequence(tmp_path_factory):
 
 
 def run(out, models_dir, *extra):
-    args = ["run", SPEC, "--branch", "yolox_nano/s416/si1", "--models", models_dir]
+    args = ["run", SPEC, "--branch", "yolox_nano/s640/si1", "--models", models_dir]
     args += ["--classes", "person", "--out", out, "--no-progress", *extra]
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -46,7 +47,7 @@ def test_a_realtime_run_drops_frames_while_busy_and_records_when_outputs_finishe
 ):
     output = run(tmp_path / "rt", models_dir, "--realtime")
     summary = json.loads((tmp_path / "rt" / "summary.json").read_text())
-    assert summary["realtime"] and summary["fps"] == 100
+    assert summary["realtime"] and summary["fps"] == 200
     assert summary["stream_first_frame_index"] == 0
     assert summary["dropped_frames"] > 0
     assert f"{summary['dropped_frames']} frames dropped while busy" in output
@@ -55,7 +56,7 @@ def test_a_realtime_run_drops_frames_while_busy_and_records_when_outputs_finishe
     assert len(times) == summary["frames"]
     assert (np.diff(times.frame) > 0).all() and (np.diff(times.finish_s) > 0).all()
     assert (times.finish_s > times.arrival_s).all()
-    assert (times.arrival_s >= (times.frame - 1) / 100 - 1e-6).all()
+    assert (times.arrival_s >= (times.frame - 1) / 200 - 1e-6).all()
     events = [
         json.loads(line)
         for line in (tmp_path / "rt" / "events.jsonl").read_text().splitlines()
@@ -80,6 +81,6 @@ def test_a_run_that_waits_for_every_frame_scores_streaming_at_most_offline(
     report = evaluate(sequence, tmp_path / "all")
     assert report.streaming.queued
     assert report.streaming.mean_ap50 <= report.mean_ap50
-    # Slower than 100 fps and never dropping, the run falls further behind.
-    frames_behind = np.round(times.finish_s * 100) - (times.frame - 1)
+    # Slower than 200 fps and never dropping, the run falls further behind.
+    frames_behind = np.round(times.finish_s * 200) - (times.frame - 1)
     assert frames_behind[-1] > frames_behind[FRAMES // 2] > 0

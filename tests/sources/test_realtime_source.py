@@ -51,7 +51,7 @@ def test_a_busy_reader_gets_the_newest_frame_and_the_rest_are_counted_as_dropped
 
 
 def test_a_reader_that_keeps_up_gets_every_frame_at_its_time():
-    fps, frames = 20.0, 8
+    fps, frames = 10.0, 6  # a 100 ms period: room for a loaded machine
     start_s = time.perf_counter()
     with open_source(scene(frames, fps), realtime=True) as source:
         received = list(source)
