@@ -29,6 +29,8 @@ from approxrt.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
+TRIM_EVERY_S = 30.0
+
 
 def run_daemon(settings: ServeSettings, config: Config, token: str | None) -> None:
     """Serve until SIGTERM/SIGINT; see the module docstring.
@@ -69,6 +71,21 @@ def run_daemon(settings: ServeSettings, config: Config, token: str | None) -> No
         manager.shutdown()
 
 
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def _trim_heap() -> None:
+    """glibc keeps freed heap pages; a reconnecting camera's decoder frees
+    megabytes at a time, which otherwise stay in the daemon's RSS."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def _limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's malloc arenas (unless ``MALLOC_ARENA_MAX`` is set).
 
@@ -77,11 +94,8 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
     daemon's RSS crept up with each reconnect (docs/benchmarks/daemon.md).
     A no-op where the C library is not glibc.
     """
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    libc = _glibc()
+    if "MALLOC_ARENA_MAX" in os.environ or libc is None:
         return
     m_arena_max = -8  # mallopt's M_ARENA_MAX (malloc.h)
     libc.mallopt(m_arena_max, arenas)
@@ -94,12 +108,17 @@ def _wait_started(server: uvicorn.Server, api: threading.Thread) -> bool:
 
 
 def _keep_alive(stop, notifier: sdnotify.SystemdNotifier, health_url: str) -> None:
-    """Until ``stop``: ping systemd's watchdog while the API answers."""
+    """Until ``stop``: ping systemd's watchdog while the API answers, and hand
+    freed memory back to the system every `TRIM_EVERY_S`."""
     watchdog_us = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     period_s = watchdog_us / 2e6 if watchdog_us else 1.0
+    trimmed_s = time.monotonic()
     while not stop.wait(period_s):
         if watchdog_us and _answers(health_url):
             notifier.notify("WATCHDOG=1")
+        if time.monotonic() - trimmed_s >= TRIM_EVERY_S:
+            _trim_heap()
+            trimmed_s = time.monotonic()
 
 
 def _answers(url: str) -> bool:
