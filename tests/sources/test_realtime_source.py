@@ -94,7 +94,7 @@ def test_a_clocked_source_waits_for_every_frame_and_stamps_it_when_read():
         with pytest.raises(StreamStateError, match="peek"):
             source.peek()
     assert [f.index for f in frames] == list(range(6))
-    assert frames[0].arrival_s < 0.005
+    assert frames[0].arrival_s < 0.05
     gaps = [b.arrival_s - a.arrival_s for a, b in itertools.pairwise(frames)]
     assert min(gaps) >= 0.01 and source.dropped_frames == 0
 
