@@ -6,8 +6,8 @@ The world does not wait for the detector. Ground-truth frame ``i`` is due at
 
 on the stream clock (seconds since the stream's first frame ``first`` arrived;
 by default the first frame with an output), and the prediction scored for it is
-the newest
-output finished by then: the output with the latest ``finish_s <= t_i``. Before
+the newest output finished by then: the output with the latest
+``finish_s <= t_i``. Before
 any output has finished, frame ``i`` gets an empty prediction (its objects are
 missed). The pairs are then scored exactly as offline AP50
 (`approxrt.evaluation.ap.evaluate_ap`: same matching, classes and ignore rule).
