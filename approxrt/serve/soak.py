@@ -246,6 +246,8 @@ def main(models, video, frames, restarts, warmup_s, broker_down_s, report):
         raise click.ClickException(problem)
     command = "python -m approxrt.serve.soak " + shlex.join(sys.argv[1:])
     soak = Soak(command)
+    # SIGTERM unwinds like Ctrl-C, so the cameras, broker and daemon are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("soak: stopped by SIGTERM"))
     with tempfile.TemporaryDirectory(prefix="approxrt-soak-") as workdir:
         run_soak(
             Path(workdir),
