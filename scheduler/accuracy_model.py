@@ -374,7 +374,12 @@ class ContentAccuracyModel:
             for i in range(len(projections))
         ]
         width = len(model.content_names)
-        model.content_range_ = reader.array("content_range", (2, width))
+        # Models fitted before content was clipped have no range: never clip.
+        unbounded = [[-np.inf] * width, [np.inf] * width]
+        if reader.optional("content_range") is None:
+            model.content_range_ = np.array(unbounded)
+        else:
+            model.content_range_ = reader.array("content_range", (2, width))
         model.content_mean_ = reader.array("content_mean", (width,))
         model.content_std_ = reader.array("content_std", (width,))
         model.ridge_shared_ = reader.number("ridge_shared")

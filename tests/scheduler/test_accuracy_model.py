@@ -228,6 +228,23 @@ def test_round_trip_through_json_predicts_identically():
     assert table.predict(space()).tobytes() == model.table_.predict(space()).tobytes()
 
 
+def test_content_beyond_the_profiled_range_is_read_as_its_edge():
+    segments, features = make_tables(videos=2, segments=6, darkness=False)
+    model = ContentAccuracyModel().fit(segments, features)
+    fastest = features.object_speed_px.max()
+    scene = {"objects": 10, "object_size_px": 60, "frame_w": 1280, "frame_h": 720}
+
+    def predict(m, speed):
+        return m.predict(space(), {**scene, "object_speed_px": speed}).tolist()
+
+    assert predict(model, 50 * fastest) == predict(model, 100 * fastest)
+    # A model saved before ranges were kept loads and never clips.
+    older = model.to_dict()
+    del older["content_range"]
+    unclipped = ContentAccuracyModel.from_dict(older)
+    assert predict(unclipped, 50 * fastest) != predict(unclipped, 100 * fastest)
+
+
 def test_missing_content_is_named():
     segments, features = make_tables(videos=2, segments=4)
     model = ContentAccuracyModel(heavy_features=["color_hist"]).fit(segments, features)
