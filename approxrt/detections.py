@@ -88,13 +88,25 @@ class Detections:
             raise ValueError(
                 "Detections.merge: every part must have the same data keys"
             )
-        return cls(
-            np.concatenate([p.xyxy for p in parts]),
-            np.concatenate([p.confidence for p in parts]),
-            np.concatenate([p.class_id for p in parts]),
-            np.concatenate([p.tracker_id for p in parts]),
-            {k: np.concatenate([p.data[k] for p in parts]) for k in keys},
+        return cls._joined(
+            parts, {k: np.concatenate([p.data[k] for p in parts]) for k in keys}
         )
+
+    @classmethod
+    def _joined(cls, parts: list[Detections], data: dict) -> Detections:
+        """The boxes of ``parts`` one after another, with ``data`` columns."""
+        if not parts:
+            return cls(*cls.empty()._columns(), data)
+        return cls(
+            *(
+                np.concatenate(c)
+                for c in zip(*(p._columns() for p in parts), strict=True)
+            ),
+            data,
+        )
+
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.xyxy, self.confidence, self.class_id, self.tracker_id
 
     @classmethod
     def stack(cls, frames: Iterable[tuple[int, Detections]]) -> Detections:
@@ -103,27 +115,19 @@ class Detections:
         Args:
             frames: ``(frame_number, detections)`` pairs; the number goes into
                 the ``"frame"`` data column (`frame`) of each of their boxes.
-                Their other data columns must agree, as for `merge`.
+                Their other data columns are not kept (frames may differ in
+                them, e.g. detection and tracking frames).
 
         Returns:
             The boxes in the order given; empty, with an empty frame column,
             when no frame has any.
         """
-        parts = [
-            Detections(
-                d.xyxy,
-                d.confidence,
-                d.class_id,
-                d.tracker_id,
-                {**d.data, FRAME: np.full(len(d), number, np.int64)},
-            )
-            for number, d in frames
-            if len(d)
-        ]
-        stacked = cls.merge(parts)
-        if not parts:
-            stacked.data[FRAME] = np.zeros(0, np.int64)
-        return stacked
+        parts = [(number, d) for number, d in frames if len(d)]
+        numbers = [np.full(len(d), number, np.int64) for number, d in parts]
+        return cls._joined(
+            [d for _, d in parts],
+            {FRAME: np.concatenate(numbers) if numbers else np.zeros(0, np.int64)},
+        )
 
     @property
     def frame(self) -> np.ndarray:

@@ -57,9 +57,11 @@ def test_box_iou_of_known_boxes():
 def test_stack_numbers_each_box_with_its_frame_for_scoring_a_sequence():
     first = make_detections([[0, 0, 10, 10], [5, 5, 20, 30]], tracker_id=[3, 4])
     third = make_detections([[1, 2, 4, 8]])
+    third.data["visibility"] = np.ones(1)  # other data columns are not kept
     sequence = Detections.stack([(1, first), (2, Detections.empty()), (3, third)])
     assert sequence.frame.tolist() == [1, 1, 3]
     assert sequence.tracker_id.tolist() == [3, 4, -1]
+    assert list(sequence.data) == ["frame"]
     assert sequence[sequence.frame == 3].xywh.tolist() == [[1, 2, 3, 6]]
     nothing = Detections.stack([(1, Detections.empty())])
     assert len(nothing) == 0 and nothing.frame.dtype == np.int64
