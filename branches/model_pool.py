@@ -41,6 +41,7 @@ class ModelPool:
         self._detectors: dict[str, Detector] = {}
         self._locks: dict[str, contextlib.AbstractContextManager] = {}
         self._warmed: set[tuple[str, DetectorKnobs, tuple[int, ...]]] = set()
+        self._loading: dict[str, threading.Lock] = {}
         # Guards the dictionaries above while streams are added concurrently.
         self._guard = threading.RLock()
         for name, detector in (detectors or {}).items():
@@ -58,15 +59,22 @@ class ModelPool:
         Raises:
             ValueError: a family is missing and the pool has no loader.
         """
-        with self._guard:
-            for name in names:
+        for name in names:
+            with self._guard:
                 if name in self._detectors:
                     continue
                 if self._load is None:
                     raise ValueError(
                         f"detector {name!r} is not loaded and this pool cannot load"
                     )
-                self._add(name, self._load(name))
+                loading = self._loading.setdefault(name, threading.Lock())
+            with loading:  # one load per family, even when two streams ask at once
+                if name in self.detectors:
+                    continue
+                # Loading takes seconds: outside the guard, running streams go on.
+                detector = self._load(name)
+                with self._guard:
+                    self._add(name, detector)
 
     def get(self, name: str) -> Detector:
         """The loaded detector ``name``; a clear error names the loaded ones."""

@@ -59,13 +59,14 @@ class StreamManager:
             StreamExistsError: the id is taken.
             ValueError: the stream cannot run (the message says why).
         """
+        self._refuse_taken(spec.id)
+        branch = _fixed_branch(spec)
+        if not is_live(spec.source):
+            _check_file_opens(spec.source)
+        # Outside the lock: a model load takes seconds and must not hold the API.
+        self.pool.require([branch.detector])
         with self._lock:
-            if spec.id in self._streams:
-                raise StreamExistsError(f"stream {spec.id!r} exists already")
-            branch = _fixed_branch(spec)
-            if not is_live(spec.source):
-                _check_file_opens(spec.source)
-            self.pool.require([branch.detector])
+            self._refuse_taken(spec.id)
             worker = StreamWorker(
                 spec,
                 self._feed(spec),
@@ -78,6 +79,11 @@ class StreamManager:
             worker.start()
             log.info("stream %s added: %s", spec.id, redact_url(spec.source))
             return worker
+
+    def _refuse_taken(self, stream_id: str) -> None:
+        with self._lock:
+            if stream_id in self._streams:
+                raise StreamExistsError(f"stream {stream_id!r} exists already")
 
     def get(self, stream_id: str) -> StreamWorker:
         with self._lock:

@@ -121,3 +121,22 @@ def test_an_unknown_detector_names_the_loaded_ones(config):
     pool = build_model_pool(config, [BRANCH])
     with pytest.raises(ValueError, match="'nanodet' is not loaded; loaded: yolox_nano"):
         pool.get("nanodet")
+
+
+def test_loading_a_detector_does_not_hold_up_streams_on_others(config, pets_frames):
+    pool = build_model_pool(config, [BRANCH])
+
+    def slow_load(name):
+        time.sleep(1.5)  # a big model from a slow disk
+        return build_detector(name, config)
+
+    pool._load = slow_load
+    loader = threading.Thread(target=pool.require, args=(["nanodet_m"],))
+    loader.start()
+    time.sleep(0.2)
+    start = time.perf_counter()
+    pool.detect("yolox_nano", pets_frames[0].image, BRANCH.knobs)
+    waited_s = time.perf_counter() - start
+    loader.join()
+    assert waited_s < 0.5, waited_s
+    assert set(pool.detectors) == {"yolox_nano", "nanodet_m"}
