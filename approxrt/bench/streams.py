@@ -92,6 +92,7 @@ class Run:
 
     results: list[FrameResult]
     dropped_frames: int
+    first_index: int  # the frame that arrived at 0 on the stream clock
 
 
 def paced_run(
@@ -112,7 +113,7 @@ def paced_run(
         results = list(
             stamp_finish_times(run_loop(source, kernel, policy, sla_ms), clock)
         )
-    return Run(results, source.dropped_frames)
+    return Run(results, source.dropped_frames, source.first_index or 0)
 
 
 def detections_table(outputs: Sequence[tuple[int, Detections]]) -> Detections:
@@ -129,7 +130,14 @@ def score(run: Run, video: BenchVideo, sla_ms: float, camera_fps: float) -> dict
     gt_seen = video.gt[np.isin(video.gt.frame, processed)]
     ap50 = evaluate_ap(gt_seen, table, video.class_ids).mean_ap50
     times = OutputTimes.from_frame_results(results)
-    streaming = streaming_ap50(video.gt, table, times, camera_fps, video.class_ids)
+    streaming = streaming_ap50(
+        video.gt,
+        table,
+        times,
+        camera_fps,
+        video.class_ids,
+        first_frame=run.first_index + 1,
+    )
     return {
         "ap50": ap50,
         "streaming_ap50": streaming.mean_ap50,
