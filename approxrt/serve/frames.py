@@ -5,7 +5,8 @@ that keeps the newest ``queue_frames``: when inference is slower than the
 camera, the oldest waiting frame is dropped (and counted), so a stream never
 falls behind. When the source fails or ends, a live source (and a looping file)
 is opened again after an exponential backoff with full jitter, forever; a file
-that does not loop ends the feed. Frames get the stream's id and one index that
+that does not loop ends the feed, and is read whole (the reader waits for room
+in the queue instead of dropping). Frames get the stream's id and one index that
 keeps counting across reconnects.
 """
 
@@ -62,6 +63,8 @@ class FrameFeed:
         self.source = source
         self.loop = loop
         self.live = is_live(source)
+        # A file read once is processed whole: the reader waits for room.
+        self.lossless = not self.live and not loop
         self.reconnect_initial_s = reconnect_initial_s
         self.reconnect_max_s = reconnect_max_s
         self.on_reconnect = on_reconnect
@@ -117,6 +120,7 @@ class FrameFeed:
                         break
                     self._ready.wait(0.2)
                 frame = self._queue.popleft()
+                self._ready.notify_all()  # room for a reader that waits for it
             yield frame
 
     def _offer(self, frame: Frame) -> None:
@@ -126,6 +130,10 @@ class FrameFeed:
         self._next_index += 1
         self.decoded += 1
         with self._ready:
+            while self.lossless and len(self._queue) == self._queue.maxlen:
+                if self._stop.is_set():
+                    return
+                self._ready.wait(0.2)
             if len(self._queue) == self._queue.maxlen:
                 self._dropped_here += 1  # the deque drops the oldest on append
             self._queue.append(frame)

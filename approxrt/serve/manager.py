@@ -25,7 +25,7 @@ from approxrt.serve.frames import FrameFeed, is_live
 from approxrt.serve.metrics import DaemonMetrics
 from approxrt.serve.spec import ServeSettings, StreamSpec, redact_url
 from approxrt.serve.stream import StreamWorker
-from approxrt.sinks import MultiSink
+from approxrt.sinks import CocoResultsSink, MotResultsSink, MultiSink
 from approxrt.sinks.mqtt import MqttSink
 from approxrt.sinks.rotating_events import RotatingJsonlEventSink
 from approxrt.sources import open_source
@@ -156,6 +156,14 @@ class StreamManager:
 
     def _sinks(self, spec: StreamSpec) -> MultiSink:
         sinks = []
+        if spec.out and not is_live(spec.source) and not spec.loop:
+            # A file read once is scorable: MOT text and COCO json, as `run` writes.
+            out = Path(spec.out)
+            out.mkdir(parents=True, exist_ok=True)
+            sinks.append(MotResultsSink(out / "results.txt", classes=spec.classes))
+            sinks.append(
+                CocoResultsSink(out / "results.coco.json", classes=spec.classes)
+            )
         if spec.out:
             sinks.append(
                 RotatingJsonlEventSink(

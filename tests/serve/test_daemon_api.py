@@ -220,3 +220,34 @@ def test_a_token_guards_everything_but_the_probes(daemons, tmp_path):
     right = {"Authorization": "Bearer tok-123"}
     assert api.get("/streams", headers=right).json() == []
     assert api.get("/metrics", headers=right).status_code == 200
+
+
+def test_a_file_read_once_leaves_scorable_results(
+    daemons, pets_video, models_dir, tmp_path
+):
+    import cv2
+
+    clip = tmp_path / "clip.avi"
+    capture = cv2.VideoCapture(str(pets_video))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 20, (480, 360))
+    for _ in range(30):
+        writer.write(capture.read()[1])
+    writer.release()
+    capture.release()
+    out = tmp_path / "once"
+    stream = {
+        "id": "once",
+        "source": str(clip),
+        "branch": BRANCH,
+        "classes": ["person"],
+        "out": str(out),
+    }
+    daemon = daemons({"models": str(models_dir), "streams": [stream]})
+    wait_until(lambda: daemon.stream("once")["state"] == "finished", 30, "the clip end")
+    processed = daemon.stream("once")["frames_processed"]
+    assert processed == 30
+    mot_frames = {int(line.split(",")[0]) for line in (out / "results.txt").open()}
+    assert mot_frames <= set(range(1, 31)) and len(mot_frames) > 20
+    coco = json.loads((out / "results.coco.json").read_text())
+    assert {box["image_id"] for box in coco} == mot_frames
+    assert len((out / "events.jsonl").read_text().splitlines()) == 30

@@ -6,7 +6,7 @@ from approxrt.serve.frames import FrameFeed, backoff_s
 
 
 def test_a_slow_consumer_gets_the_newest_frames_and_drops_are_counted(pets_video):
-    feed = FrameFeed("cam", str(pets_video), queue_frames=2)
+    feed = FrameFeed("cam", str(pets_video), loop=True, queue_frames=2)
     feed.start()
     handed = []
     try:
@@ -39,3 +39,18 @@ def test_backoff_grows_exponentially_with_full_jitter():
     assert all(0 <= w <= 8.0 for w in waits)
     late = [backoff_s(6, 0.5, 8.0) for _ in range(200)]
     assert max(late) > 4.0 and min(late) < 4.0  # spread over [0, 8], not lockstep
+
+
+def test_a_file_read_once_is_handed_out_whole_to_a_slow_consumer(pets_video):
+    feed = FrameFeed("cam", str(pets_video), queue_frames=2)
+    feed.start()
+    handed = []
+    try:
+        for frame in feed.frames():
+            handed.append(frame.index)
+            if len(handed) == 6:
+                break
+            time.sleep(0.3)
+    finally:
+        feed.stop()
+    assert handed == list(range(6)) and feed.dropped == 0
