@@ -101,15 +101,18 @@ class ServeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    listen: str = "127.0.0.1:8080"
-    models: str | None = None
+    listen: str = "127.0.0.1:8080"  # HOST:PORT of the API, /metrics, status page
+    models: str | None = None  # the model folder, as `run --models`
     config: str | None = None  # an approxrt config YAML, as `run --config`
-    token_file: str | None = None
+    token_file: str | None = None  # the API's bearer token (else $APPROXRT_API_TOKEN)
     streams: list[StreamSpec] = Field(default_factory=list)
-    mqtt: MqttSpec | None = None
+    mqtt: MqttSpec | None = None  # no broker: no MQTT output
+    # Frames waiting for inference per stream; older ones are dropped (counted).
     queue_frames: int = Field(default=2, ge=1, le=100)
+    # Backoff before reopening a dropped camera: uniform in [0, min(max, initial*2^n)].
     reconnect_initial_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
+    # Each stream's events.jsonl rotates at this size, keeping this many old files.
     events_max_bytes: int = Field(default=50_000_000, ge=1000)
     events_backups: int = Field(default=5, ge=1)
 
