@@ -39,7 +39,6 @@ from approxrt.branches.detectors.onnx_torch import (
     trace_for_shape,
 )
 from approxrt.branches.detectors.yolox import YoloxDetector
-from approxrt.branches.trackers.association import TrackIdAssigner
 
 FAMILIES = {
     "yolox_nano": YoloxDetector,
@@ -129,18 +128,12 @@ def part_inference(models: Path, frame: np.ndarray) -> list[dict]:
 
 def frame_ms(detector, frames: list[np.ndarray], knobs: DetectorKnobs) -> float:
     """Median ms of host frame -> detections with track ids (real PETS frames)."""
-    assigner, previous = TrackIdAssigner(), None
+    assign = gpu_breakdown.id_assigner()
     index = iter(range(10**9))
-
-    def one() -> None:
-        nonlocal previous
-        frame = frames[next(index) % len(frames)]
-        found = detector.detect(frame, knobs)
-        previous = assigner.assign(
-            found, previous if previous is not None else found[:0]
-        )
-
-    return median_ms(one, runs=200)
+    return median_ms(
+        lambda: assign(detector.detect(frames[next(index) % len(frames)], knobs)),
+        runs=200,
+    )
 
 
 def part_frame(models: Path, frames: list[np.ndarray]) -> list[dict]:

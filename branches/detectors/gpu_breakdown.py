@@ -86,8 +86,8 @@ def _after(path: Path):
     return frame
 
 
-def _profile_counts(frame, frames: list[np.ndarray]) -> dict[str, float]:
-    """Launches, syncs, kernel and copy time per frame from the torch profiler."""
+def id_assigner():
+    """Track ids for a stream of detection frames, as the kernel hands them out."""
     assigner, state = TrackIdAssigner(), {"previous": None}
 
     def assign(found):
@@ -97,6 +97,12 @@ def _profile_counts(frame, frames: list[np.ndarray]) -> dict[str, float]:
         )
         return state["previous"]
 
+    return assign
+
+
+def _profile_counts(frame, frames: list[np.ndarray]) -> dict[str, float]:
+    """Launches, syncs, kernel and copy time per frame from the torch profiler."""
+    assign = id_assigner()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for image in frames[:PROFILED_FRAMES]:
             frame(_Stages(), image, assign)
@@ -121,15 +127,7 @@ def _profile_counts(frame, frames: list[np.ndarray]) -> dict[str, float]:
 
 
 def _stage_medians(frame, frames: list[np.ndarray]) -> dict[str, float]:
-    assigner, state = TrackIdAssigner(), {"previous": None}
-
-    def assign(found):
-        previous = state["previous"]
-        state["previous"] = assigner.assign(
-            found, previous if previous is not None else found[:0]
-        )
-        return state["previous"]
-
+    assign = id_assigner()
     stages = _Stages()
     for image in frames[:10]:  # warm-up (graph capture, first NMS)
         frame(_Stages(), image, assign)
