@@ -128,12 +128,12 @@ class FrameFeed:
             frame, index=self._next_index, source_id=self.stream_id
         )
         self._next_index += 1
-        self.decoded += 1
         with self._ready:
             while self.lossless and len(self._queue) == self._queue.maxlen:
                 if self._stop.is_set():
-                    return
+                    return  # stopping: a frame nobody will process is not counted
                 self._ready.wait(0.2)
+            self.decoded += 1
             if len(self._queue) == self._queue.maxlen:
                 self._dropped_here += 1  # the deque drops the oldest on append
             self._queue.append(frame)
