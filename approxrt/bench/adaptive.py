@@ -98,9 +98,14 @@ def _bench_video(scenario, video, config, models, candidates, generator, result)
 
     def record(spec):
         return hindsight.record_trace(
-            video, kernel, finalists, seeding,
-            lambda: ContentionDriver(spec, generator), scenario.camera_fps, accuracy,
-        )  # fmt: skip
+            video,
+            kernel,
+            finalists,
+            seeding,
+            lambda: ContentionDriver(spec, generator),
+            scenario.camera_fps,
+            accuracy,
+        )
 
     idle = record(ContentionSpec())
     slas = {
@@ -144,9 +149,14 @@ def _bench_video(scenario, video, config, models, candidates, generator, result)
                 result.rows.append({**row, "policy": label, **scores})
             simulation = oracle(trace, finalists, sla)
             result.rows.append(
-                {**row, "policy": "oracle", **_oracle_scores(simulation, outputs, video,
-                                                             scenario.camera_fps, sla)}
-            )  # fmt: skip
+                {
+                    **row,
+                    "policy": "oracle",
+                    **_oracle_scores(
+                        simulation, outputs, video, scenario.camera_fps, sla
+                    ),
+                }
+            )
             result.timelines[f"{video.name}/{name}/{sla:g}"] = {
                 label: _timeline(run.results) for label, run in live.items()
             } | {"contention": _steps(spec)}

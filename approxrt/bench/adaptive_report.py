@@ -184,8 +184,14 @@ def plot_timelines(timelines: dict, out: Path) -> None:
                     for i in range(1, len(branch))
                     if branch[i] != branch[i - 1]
                 ]
-                ax.vlines(switches, 0, sla_ms * 0.15, colors="k", lw=0.6,
-                          label="adaptive switches")  # fmt: skip
+                ax.vlines(
+                    switches,
+                    0,
+                    sla_ms * 0.15,
+                    colors="k",
+                    lw=0.6,
+                    label="adaptive switches",
+                )
         ax.axhline(sla_ms, color="r", ls="--", label=f"SLA {sla_ms:g} ms")
         ax.set_ylabel("frame latency (ms)")
         ax.legend(fontsize=7, loc="upper right")
@@ -200,8 +206,11 @@ def plot_timelines(timelines: dict, out: Path) -> None:
                 label="GB/s membw",
             )
         if steps["program"]:
-            load.axvspan(*[v or 0 for v in steps["program"]], alpha=0.3,
-                         label="co-running program")  # fmt: skip
+            load.axvspan(
+                *[v or 0 for v in steps["program"]],
+                alpha=0.3,
+                label="co-running program",
+            )
         load.set_xlabel("stream time (s)")
         load.legend(fontsize=7, loc="upper right")
         fig.tight_layout()

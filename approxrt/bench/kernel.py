@@ -2,8 +2,9 @@
 
 The video is decoded once into memory (decode time is reported apart), every
 detector kernel in the sweep is loaded and warmed once, and each branch then
-replays the same frames through the real frame loop. Accuracy is person AP at
-IoU 0.5 by our ImageNet-VID-style scorer and, independently, faster-coco-eval.
+replays the same frames through the real frame loop. Accuracy is the mean AP at
+IoU 0.5 over the classes asked for (``config.classes``), by our ImageNet-VID-style
+scorer and, independently, faster-coco-eval.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from approxrt.branch import Branch
 from approxrt.branches.kernel import MultiBranchKernel
+from approxrt.classes import class_ids_from_names
 from approxrt.config import Config
 from approxrt.detections import Detections
 from approxrt.evaluation.ap import evaluate_ap
@@ -31,8 +33,6 @@ from approxrt.profiler.fingerprint import cpu_model
 from approxrt.runner import prepare_kernel
 from approxrt.sources import open_source
 from approxrt.stats import RunStats
-
-PERSON = 0
 
 
 @dataclass
@@ -125,6 +125,7 @@ def measure_branch(
     frames: list[Frame],
     branch: Branch,
     gt: Detections | None,
+    classes: list[int],
 ) -> BranchRow:
     """Run ``branch`` over ``frames``: latency from the loop, accuracy vs ``gt``."""
     kernel.reset()
@@ -142,8 +143,8 @@ def measure_branch(
     ap50 = coco_ap50 = None
     if gt is not None and summary.weights == "pretrained":
         table = Detections.stack(outputs)
-        ap50 = evaluate_ap(gt, table, classes=[PERSON]).per_class[PERSON].ap50
-        coco_ap50 = coco_scores(gt, table, classes=[PERSON]).ap50
+        ap50 = evaluate_ap(gt, table, classes=classes).mean_ap50
+        coco_ap50 = coco_scores(gt, table, classes=classes).ap50
     n = summary.frames
     kernel_ms = (
         summary.detector_ms_per_detection * summary.detection_frames / n
@@ -220,17 +221,24 @@ def run_kernel_benchmark(
     if gt is not None:  # score only the frames measured (--max-frames)
         gt = gt[gt.frame <= len(frames)]
     kernel = prepare_kernel(config, branches + switch_branches, frames[0].image)
-    rows = _measure_all(kernel, frames, branches, gt, repeats)
+    classes = class_ids_from_names(config.classes or ["person"])
+    rows = _measure_all(kernel, frames, branches, gt, repeats, classes)
     switching = measure_switching(kernel, frames, switch_branches)
     random_rows = []
     if random_branches:
         random_config = config.replace(random_weights=True)
         random_kernel = prepare_kernel(random_config, random_branches, frames[0].image)
         random_rows = _measure_all(
-            random_kernel, frames[:random_frames], random_branches, None, repeats
+            random_kernel,
+            frames[:random_frames],
+            random_branches,
+            None,
+            repeats,
+            classes,
         )
     return {
         "video": str(video),
+        "classes": config.classes or ["person"],
         "frames": len(frames),
         "repeats": repeats,
         "decode_ms": decode_ms,
@@ -247,6 +255,7 @@ def _measure_all(
     branches: list[Branch],
     gt: Detections | None,
     repeats: int,
+    classes: list[int],
 ) -> list[BranchRow]:
     """Every branch ``repeats`` times, in interleaved rounds so that a slow spell
     of the machine hits one run of many branches, not every run of one."""
@@ -254,7 +263,7 @@ def _measure_all(
     jobs = [(r, b) for r in range(repeats) for b in branches]
     for round_index, branch in tqdm(jobs, unit="run", desc="runs"):
         scored_gt = gt if round_index == 0 else None  # outputs repeat exactly
-        runs[branch].append(measure_branch(kernel, frames, branch, scored_gt))
+        runs[branch].append(measure_branch(kernel, frames, branch, scored_gt, classes))
     return [median_row(r) for r in runs.values()]
 
 

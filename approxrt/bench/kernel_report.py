@@ -67,7 +67,9 @@ def switching_table(switching: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_pareto(rows: list[dict], path: Path, title: str) -> None:
+def plot_pareto(
+    rows: list[dict], path: Path, title: str, classes: tuple[str, ...] = ("person",)
+) -> None:
     """Accuracy vs mean latency of every branch, the Pareto frontier drawn through."""
     import matplotlib
 
@@ -123,7 +125,7 @@ def plot_pareto(rows: list[dict], path: Path, title: str) -> None:
     )
     ax.set_xscale("log")
     ax.set_xlabel("mean per-frame latency, ms (log scale; decode excluded)")
-    ax.set_ylabel("person AP at IoU 0.5")
+    ax.set_ylabel(f"{', '.join(classes)} AP at IoU 0.5")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -158,7 +160,7 @@ def kernel_markdown(results: dict, command: str, plot_name: str) -> str:
     ]
     return "\n".join(
         [
-            "# Kernel benchmark: fixed branches on PETS09-S2L1",
+            f"# Kernel benchmark: fixed branches on {Path(results['video']).name}",
             "",
             "Regenerate with:",
             "",
@@ -173,7 +175,8 @@ def kernel_markdown(results: dict, command: str, plot_name: str) -> str:
             "decode "
             f"{results['decode_ms']:.2f} ms/frame, measured apart and excluded below.",
             "",
-            "Columns: AP50 = person AP at IoU 0.5, ImageNet-VID style (interpolated "
+            f"Columns: AP50 = {', '.join(results.get('classes', ['person']))} AP at "
+            "IoU 0.5 (mean over classes), ImageNet-VID style (interpolated "
             "precision, ignored ground truth not scored) by `approxrt.evaluation`; "
             "COCO AP50 = the same detections scored independently by faster-coco-eval. "
             "Latency = wall "

@@ -82,14 +82,20 @@ def record_trace(
     }
     trackers = {(b.tracker, b.downsample) for b in candidates if b.tracker}
     detect_ms = {
-        name: _latencies(video, kernel, Branch(b.detector, b.input_size, b.proposals),
-                         driver_for, camera_fps)[0]
+        name: _latencies(
+            video,
+            kernel,
+            Branch(b.detector, b.input_size, b.proposals),
+            driver_for,
+            camera_fps,
+        )[0]
         for name, b in tqdm(kernels.items(), desc="record kernels", leave=False)
-    }  # fmt: skip
+    }
     seed_ms, track_ms = {}, {}
     for kind, ds in tqdm(sorted(trackers), desc="record trackers", leave=False):
-        branch = Branch(seeding.detector, seeding.input_size, seeding.proposals, 4,
-                        kind, ds)  # fmt: skip
+        branch = Branch(
+            seeding.detector, seeding.input_size, seeding.proposals, 4, kind, ds
+        )
         latency, seed = _latencies(video, kernel, branch, driver_for, camera_fps)
         key = f"{kind}/ds{ds}"
         detected = ~np.isnan(seed)

@@ -73,6 +73,12 @@ def bench():
     help="Runs per branch (interleaved rounds); latency is their median.",
 )
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option(
+    "--classes",
+    default="person",
+    show_default=True,
+    help="COCO classes kept and scored (comma-separated); the gt's must match.",
+)
 def bench_kernel(
     video,
     gt_path,
@@ -88,12 +94,14 @@ def bench_kernel(
     max_frames,
     repeats,
     config_path,
+    classes,
 ):
     """Accuracy and latency of fixed branches -> OUT/kernel.{md,json,png}."""
     from approxrt.bench.kernel import run_kernel_benchmark, save_json, sweep_branches
     from approxrt.bench.kernel_report import kernel_markdown, plot_pareto
 
-    config = config_from(config_path, models_dir=models_dir, classes=["person"])
+    classes = [c for c in classes.split(",") if c]
+    config = config_from(config_path, models_dir=models_dir, classes=classes)
     names = [d for d in detectors.split(",") if d]
     base = parse_branch(tracker_base)
     branches = sweep_branches(
@@ -132,7 +140,8 @@ def bench_kernel(
     plot_pareto(
         results["rows"],
         out_dir / "kernel.png",
-        f"PETS09-S2L1, {results['machine']['cpu']}",
+        f"{Path(video).name}, {results['machine']['cpu']}",
+        tuple(classes),
     )
     command = command_line(click.get_current_context())
     (out_dir / "kernel.md").write_text(kernel_markdown(results, command, "kernel.png"))
@@ -176,3 +185,28 @@ def bench_adaptive(scenario_path, out_dir, profile_dir, models_dir, config_path)
     command = command_line(click.get_current_context())
     report = write_report(result.rows, result.timelines, out_dir, command)
     click.echo(report.read_text())
+
+
+@bench.command(name="scheduler")
+@click.option(
+    "--profile",
+    "profile_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A profile with latency and accuracy models.",
+)
+@click.option("--decisions", default=5000, show_default=True, type=int)
+def bench_scheduler(profile_dir, decisions):
+    """Microseconds per scheduler decision over the profile's kernels and
+    trackers at many sampling intervals (over 1,000 branches)."""
+    import json
+
+    from approxrt.adaptive import load_run_models
+    from approxrt.bench.scheduler_speed import time_decisions, wide_space
+    from approxrt.config import load_config
+
+    try:
+        models, _ = load_run_models(load_config(), profile_dir, None)
+    except (ValueError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(time_decisions(models, wide_space(models), decisions)))

@@ -52,10 +52,24 @@ def test_every_decision_is_logged_with_its_prediction_and_the_sla_holds_the_choi
 ):
     out = tmp_path / "run"
     result = invoke(
-        "run", pets_video, "--sla-ms", 6, "--profile", hand_profile_dir,
-        "--config", small_config, "--models", models_dir, "--classes", "person",
-        "--max-frames", 40, "--out", out, "--no-progress",
-    )  # fmt: skip
+        "run",
+        pets_video,
+        "--sla-ms",
+        6,
+        "--profile",
+        hand_profile_dir,
+        "--config",
+        small_config,
+        "--models",
+        models_dir,
+        "--classes",
+        "person",
+        "--max-frames",
+        40,
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in (out / "events.jsonl").open()]
     decisions = [e for e in events if e["mode"] == "detect"]
@@ -82,10 +96,22 @@ def test_a_changed_sla_changes_the_plan(
     for sla_ms in (4, 30):
         out = tmp_path / f"sla{sla_ms}"
         result = invoke(
-            "run", pets_video, "--sla-ms", sla_ms, "--profile", hand_profile_dir,
-            "--config", small_config, "--models", models_dir, "--max-frames", 30,
-            "--out", out, "--no-progress",
-        )  # fmt: skip
+            "run",
+            pets_video,
+            "--sla-ms",
+            sla_ms,
+            "--profile",
+            hand_profile_dir,
+            "--config",
+            small_config,
+            "--models",
+            models_dir,
+            "--max-frames",
+            30,
+            "--out",
+            out,
+            "--no-progress",
+        )
         assert result.exit_code == 0, result.output
         events = [json.loads(line) for line in (out / "events.jsonl").open()]
         mean_ms[sla_ms] = sum(
