@@ -125,26 +125,27 @@ def _build(values: dict[str, Any], source: str) -> Config:
     try:
         return Config(**values)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
-            for e in error.errors()
-        )
-        raise ValueError(f"config {source}: {problems}") from None
+        raise ValueError(f"config {source}: {validation_problems(error)}") from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def validation_problems(error: ValidationError) -> str:
+    """Every field pydantic refused, as ``field: why (got value)``, joined."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+        for e in error.errors()
+    )
+
+
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping a YAML file holds; a ValueError naming ``what`` and the file."""
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
-        raise ValueError(
-            f"config file {path}: cannot read it ({error.strerror})"
-        ) from None
+        raise ValueError(f"{what} {path}: cannot read it ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"config file {path}: not valid YAML ({error})") from None
+        raise ValueError(f"{what} {path}: not valid YAML ({error})") from None
     if not isinstance(values, dict):
-        raise ValueError(
-            f"config file {path}: expected a mapping of keys, got {values!r}"
-        )
+        raise ValueError(f"{what} {path}: expected a mapping of keys, got {values!r}")
     return values
 
 
@@ -152,7 +153,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     """Defaults, then the YAML file at ``path``, then non-None ``overrides``."""
     if path is None:
         return config_from_values({}, str(DEFAULT_CONFIG_PATH)).replace(**overrides)
-    return config_from_values(_read_yaml(Path(path)), str(path)).replace(**overrides)
+    return config_from_values(read_yaml_mapping(Path(path)), str(path)).replace(
+        **overrides
+    )
 
 
 def config_from_values(values: dict[str, Any], source: str) -> Config:
@@ -163,7 +166,7 @@ def config_from_values(values: dict[str, Any], source: str) -> Config:
     """
     if not isinstance(values, dict):
         raise ValueError(f"config {source}: expected a mapping of keys, got {values!r}")
-    merged = _read_yaml(DEFAULT_CONFIG_PATH)
+    merged = read_yaml_mapping(DEFAULT_CONFIG_PATH)
     _check_keys(values, source)
     for key, value in values.items():
         if key in _SECTIONS and isinstance(value, dict):

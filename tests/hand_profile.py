@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from approxrt.branch import Branch
+from approxrt.config import load_config
+from approxrt.profiler.store import ProfileStore
 from approxrt.scheduler.accuracy_model import AccuracyTable
 from approxrt.scheduler.latency_model import BranchLatencyModel, TrackerLatencyModel
 from approxrt.scheduler.profile_models import ProfileModels
@@ -187,3 +189,26 @@ def step(frames: int, at: int, before: float, after: float) -> np.ndarray:
     values = np.full(frames, before, np.float64)
     values[at:] = after
     return values
+
+
+# The branch space of `space()` as a config file, for runs over real video.
+SPACE_YAML = """\
+detectors: [yolox_nano]
+input_sizes: {yolox_nano: [224, 320, 416]}
+sampling_intervals: [1, 2, 4, 8]
+trackers: [kcf, medianflow]
+downsamples: [1, 2]
+warmup_runs: 1
+"""
+
+
+def write_profile(path) -> ProfileStore:
+    """A profile directory holding this module's latency and accuracy models."""
+    store = ProfileStore.create(path, load_config().model_dump())
+    store.write_models(
+        {
+            "branch_latency": latency_model().to_dict(),
+            "accuracy_table": accuracy_table().to_dict(),
+        }
+    )
+    return store

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from approxrt.branch import Branch
+from approxrt.config import read_yaml_mapping, validation_problems
 from approxrt.contention import ContentionLevels
 
 
@@ -101,24 +101,12 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Path]:
         ValueError: naming the file and every field at fault.
     """
     path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ValueError(
-            f"scenario {path}: cannot read it ({error.strerror})"
-        ) from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"scenario {path}: not valid YAML ({error})") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"scenario {path}: expected a mapping, got {values!r}")
+    values = read_yaml_mapping(path, "scenario")
     try:
         scenario = Scenario(**values)
         scenario.fixed_branches()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"scenario {path}: {problems}") from None
+        raise ValueError(f"scenario {path}: {validation_problems(error)}") from None
     return scenario, path.parent
 
 

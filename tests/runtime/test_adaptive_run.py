@@ -6,21 +6,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from hand_profile import accuracy_table, latency_model, space
+from hand_profile import SPACE_YAML, latency_model, space, write_profile
 
 from approxrt.adaptive import calibration_config, load_run_models
 from approxrt.cli import main
 from approxrt.config import load_config
-from approxrt.profiler.store import ProfileStore
-
-SMALL_SPACE = """\
-detectors: [yolox_nano]
-input_sizes: {yolox_nano: [224, 320, 416]}
-sampling_intervals: [1, 2, 4, 8]
-trackers: [kcf, medianflow]
-downsamples: [1, 2]
-warmup_runs: 1
-"""
 
 
 def invoke(*args):
@@ -29,21 +19,13 @@ def invoke(*args):
 
 @pytest.fixture
 def hand_profile_dir(tmp_path):
-    """A profile directory holding the hand-made models of `hand_profile`."""
-    store = ProfileStore.create(tmp_path / "profile", load_config().model_dump())
-    store.write_models(
-        {
-            "branch_latency": latency_model().to_dict(),
-            "accuracy_table": accuracy_table().to_dict(),
-        }
-    )
-    return store.path
+    return write_profile(tmp_path / "profile").path
 
 
 @pytest.fixture
 def small_config(tmp_path):
     path = tmp_path / "small.yaml"
-    path.write_text(SMALL_SPACE)
+    path.write_text(SPACE_YAML)
     return path
 
 

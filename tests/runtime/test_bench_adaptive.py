@@ -8,12 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
-from hand_profile import accuracy_table, latency_model
+from hand_profile import SPACE_YAML, write_profile
 
 from approxrt.bench.scenario import load_scenario
 from approxrt.cli import main
-from approxrt.config import load_config
-from approxrt.profiler.store import ProfileStore
 
 SPIN = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
 
@@ -41,27 +39,12 @@ SCENARIO = {
     "settle_s": 0.1,
 }
 
-SPACE = """\
-detectors: [yolox_nano]
-input_sizes: {yolox_nano: [224, 320, 416]}
-sampling_intervals: [1, 2, 4, 8]
-trackers: [kcf, medianflow]
-downsamples: [1, 2]
-warmup_runs: 1
-"""
-
 
 @pytest.fixture
 def bench_inputs(tmp_path):
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(SCENARIO))
-    (tmp_path / "space.yaml").write_text(SPACE)
-    store = ProfileStore.create(tmp_path / "profile", load_config().model_dump())
-    store.write_models(
-        {
-            "branch_latency": latency_model().to_dict(),
-            "accuracy_table": accuracy_table().to_dict(),
-        }
-    )
+    (tmp_path / "space.yaml").write_text(SPACE_YAML)
+    write_profile(tmp_path / "profile")
     return tmp_path
 
 
