@@ -68,7 +68,7 @@ def status_of(worker: StreamWorker) -> StreamStatus:
         id=worker.spec.id,
         state=worker.state,
         source=worker.spec.public()["source"],
-        branch=str(worker.branch),
+        branch=str(worker.branch or "adaptive: no decision yet"),
         sla_ms=worker.sla_ms,
         frames_processed=worker.counts.processed,
         frames_dropped=feed.dropped,

@@ -2,14 +2,13 @@
 
 Adding a stream checks everything that can be refused before anything starts
 (a repeated id, an unknown branch or class, a detector whose model is missing,
-a file that cannot be opened, an adaptive stream without a scheduler), then
+a file that cannot be opened, a branch that does not exist), then
 loads what the pool lacks and starts the stream's threads. Removing one drains
 it. Nothing one stream does touches another's state.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from pathlib import Path
@@ -20,6 +19,7 @@ import psutil
 from approxrt.branch import Branch
 from approxrt.branches.model_pool import ModelPool
 from approxrt.config import Config
+from approxrt.decision import BranchPolicy
 from approxrt.pipeline import build_detector, build_kernel
 from approxrt.serve.frames import FrameFeed, is_live
 from approxrt.serve.metrics import DaemonMetrics
@@ -50,6 +50,7 @@ class StreamManager:
         self.metrics = DaemonMetrics()
         self.pool = ModelPool(load=self._load_detector)
         self._streams: dict[str, StreamWorker] = {}
+        self._models = None  # adaptive streams' profile models, loaded on first use
         self._lock = threading.RLock()
 
     def add(self, spec: StreamSpec) -> StreamWorker:
@@ -60,22 +61,24 @@ class StreamManager:
             ValueError: the stream cannot run (the message says why).
         """
         self._refuse_taken(spec.id)
-        branch = _fixed_branch(spec)
+        policy, branches = self._policy(spec)
         if not is_live(spec.source):
             _check_file_opens(spec.source)
         # Outside the lock: a model load takes seconds and must not hold the API.
-        self.pool.require([branch.detector])
+        self.pool.require(list(dict.fromkeys(b.detector for b in branches)))
         with self._lock:
             self._refuse_taken(spec.id)
             worker = StreamWorker(
                 spec,
                 self._feed(spec),
-                self._kernel_factory(spec, branch),
+                self._kernel_factory(spec, branches),
                 self._sinks(spec),
                 self.metrics,
+                policy,
             )
             self._streams[spec.id] = worker
-            self.metrics.set_branch(spec.id, str(branch))
+            label = spec.branch if spec.branch is not None else "adaptive"
+            self.metrics.set_branch(spec.id, label)
             worker.start()
             log.info("stream %s added: %s", spec.id, redact_url(spec.source))
             return worker
@@ -143,13 +146,32 @@ class StreamManager:
             on_reconnect=self.metrics.reconnects.labels(spec.id).inc,
         )
 
-    def _kernel_factory(self, spec: StreamSpec, branch: Branch):
+    def _policy(self, spec: StreamSpec) -> tuple[BranchPolicy | None, list[Branch]]:
+        """None and the fixed branch, or an adaptive stream's scheduler and its
+        candidates (the profile's models are loaded once for every stream)."""
+        if spec.branch is not None:
+            return None, [_valid_branch(spec.branch)]
+        from approxrt.adaptive import build_policy, candidates, load_run_models
+
+        with self._lock:
+            if self._models is None:
+                profile = self.settings.profile
+                self._models, origin = load_run_models(
+                    self.config, Path(profile) if profile else None, None
+                )
+                log.info("adaptive streams plan with models from %s", origin)
+            models = self._models
+        branches = candidates(models, self.config)
+        return build_policy(models, branches, self.config), branches
+
+    def _kernel_factory(self, spec: StreamSpec, branches: list[Branch]):
         config = self.config.replace(classes=spec.classes)
 
         def make(image: np.ndarray):
-            kernel = build_kernel(config, [branch], self.pool)
-            trackers = [(branch.tracker, branch.downsample)] if branch.tracker else []
-            kernel.warmup([branch.kernel], image, trackers, runs=config.warmup_runs)
+            kernel = build_kernel(config, branches, self.pool)
+            trackers = {(b.tracker, b.downsample) for b in branches if b.tracker}
+            kernels = list(dict.fromkeys(b.kernel for b in branches))
+            kernel.warmup(kernels, image, trackers, runs=config.warmup_runs)
             return kernel
 
         return make
@@ -195,25 +217,6 @@ def _valid_branch(name: str) -> Branch:
     from approxrt.branches.space import validate_branch
 
     return validate_branch(Branch.parse(name))
-
-
-def _fixed_branch(spec: StreamSpec) -> Branch:
-    if spec.branch is not None:
-        return _valid_branch(spec.branch)
-    try:
-        policy = importlib.import_module("approxrt.scheduler.policy")
-    except ImportError:
-        policy = None
-    if getattr(policy, "AdaptivePolicy", None) is None:
-        raise ValueError(
-            f"stream {spec.id!r}: adaptive streams need the scheduler "
-            "(approxrt.scheduler.policy.AdaptivePolicy), which this install lacks; "
-            "give a branch to run a fixed one"
-        )
-    raise ValueError(
-        f"stream {spec.id!r}: adaptive streams are not wired into the daemon yet; "
-        "give a branch to run a fixed one"
-    )
 
 
 def _check_file_opens(source: str) -> None:

@@ -104,6 +104,9 @@ class ServeSettings(BaseModel):
     listen: str = "127.0.0.1:8080"  # HOST:PORT of the API, /metrics, status page
     models: str | None = None  # the model folder, as `run --models`
     config: str | None = None  # an approxrt config YAML, as `run --config`
+    profile: str | None = (
+        None  # adaptive streams' profile, as `run --profile`; else calibration
+    )
     token_file: str | None = None  # the API's bearer token (else $APPROXRT_API_TOKEN)
     streams: list[StreamSpec] = Field(default_factory=list)
     mqtt: MqttSpec | None = None  # no broker: no MQTT output

@@ -22,6 +22,7 @@ import numpy as np
 
 from approxrt.branch import Branch
 from approxrt.branches.kernel import MultiBranchKernel
+from approxrt.decision import BranchPolicy, Decision, DecisionContext
 from approxrt.frame import Frame
 from approxrt.loop import FixedBranch, run_loop
 from approxrt.result import FrameResult
@@ -63,13 +64,15 @@ class StreamWorker:
         make_kernel: KernelFactory,
         sinks: MultiSink,
         metrics: DaemonMetrics,
+        policy: BranchPolicy | None = None,
     ) -> None:
         self.spec = spec
         self.feed = feed
         self.make_kernel = make_kernel
         self.sinks = sinks
         self.metrics = metrics
-        self.policy = FixedBranch(spec.fixed_branch)
+        # A fixed stream's branch, or the scheduler of an adaptive one.
+        self.policy = policy or FixedBranch(spec.fixed_branch)
         self.sla_ms = spec.sla_ms
         self.paused = threading.Event()
         self.counts = StreamCounts()
@@ -81,8 +84,11 @@ class StreamWorker:
         )
 
     @property
-    def branch(self) -> Branch:
-        return self.policy.branch
+    def branch(self) -> Branch | None:
+        """The fixed branch, or the one the scheduler chose last (None before)."""
+        if isinstance(self.policy, FixedBranch):
+            return self.policy.branch
+        return self.latest.branch if self.latest else None
 
     @property
     def state(self) -> str:
@@ -99,8 +105,12 @@ class StreamWorker:
         self._thread.start()
 
     def set_branch(self, branch: Branch) -> None:
-        """Run ``branch`` from the next group of frames on."""
-        self.policy.branch = branch
+        """Run ``branch`` from the next group of frames on (an adaptive stream
+        becomes a fixed one)."""
+        if isinstance(self.policy, FixedBranch):
+            self.policy.branch = branch
+        else:
+            self.policy = FixedBranch(branch)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop reading, process what is queued, flush and close the sinks."""
@@ -127,7 +137,7 @@ class StreamWorker:
         results = run_loop(
             _chain(first, frames),
             kernel,
-            self.policy,
+            _CurrentPolicy(self),
             sla_ms=lambda: self.sla_ms,
             on_error=self._frame_failed,
         )
@@ -169,3 +179,17 @@ class StreamWorker:
 def _chain(first: Frame, frames):
     yield first
     yield from frames
+
+
+class _CurrentPolicy:
+    """Whatever policy the worker holds now, so `set_branch` can swap an
+    adaptive stream's scheduler for a fixed branch under a running loop."""
+
+    def __init__(self, worker: StreamWorker) -> None:
+        self.worker = worker
+
+    def decide(self, context: DecisionContext) -> Decision:
+        return self.worker.policy.decide(context)
+
+    def observe(self, result: FrameResult) -> None:
+        self.worker.policy.observe(result)

@@ -157,18 +157,6 @@ def test_bad_requests_get_clear_errors_and_disturb_no_stream(
             422,
             "nope",
         ),
-        "adaptive without scheduler": (
-            api.post(
-                "/streams",
-                json={
-                    **_file_stream("c", pets_video, tmp_path),
-                    "branch": None,
-                    "sla_ms": 33,
-                },
-            ),
-            422,
-            "adaptive streams",
-        ),
     }
     for name, (response, status, words) in cases.items():
         assert response.status_code == status, (name, response.text)
