@@ -61,9 +61,9 @@ class StreamManager:
             ValueError: the stream cannot run (the message says why).
         """
         self._refuse_taken(spec.id)
-        policy, branches = self._policy(spec)
         if not is_live(spec.source):
             _check_file_opens(spec.source)
+        policy, branches = self._policy(spec)
         # Outside the lock: a model load takes seconds and must not hold the API.
         self.pool.require(list(dict.fromkeys(b.detector for b in branches)))
         with self._lock:
