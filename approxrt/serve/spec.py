@@ -24,11 +24,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from approxrt.branch import Branch
 from approxrt.classes import class_ids_from_names
+from approxrt.config import read_yaml_mapping
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 TOKEN_ENV = "APPROXRT_API_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -144,15 +144,7 @@ def load_settings(path: str | Path, **overrides: Any) -> ServeSettings:
     Raises:
         ValueError: unreadable file, bad YAML or a bad key or value.
     """
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read it ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({error})") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of keys, got {values!r}")
+    values = read_yaml_mapping(Path(path), "streams file")
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServeSettings.model_validate(values)
