@@ -126,6 +126,7 @@ class AdaptivePolicy:
             self._accuracy = self._content_model.bind(self.branches)
         self._table = self._table_accuracy(models)
         self._plan: _Plan | None = None
+        self._bound_one: dict[int, object] = {}
         self._group_ms: list[float] = []
 
     @classmethod
@@ -209,8 +210,10 @@ class AdaptivePolicy:
 
     def _plan_for(self, index, stages, mean_ms, levels, content, frame_wh) -> _Plan:
         """The chosen branch's raw prediction, and its slope in the object count."""
+        if index not in self._bound_one:  # bound once per branch, not per decision
+            self._bound_one[index] = self.models.latency.bind([self.branches[index]])
         one_more = self.models.latency.predict(
-            [self.branches[index]],
+            self._bound_one[index],
             levels,
             content.objects + 1.0,
             content.object_size_px,
