@@ -42,6 +42,7 @@ from approxrt.frame import Frame
 from approxrt.pipeline import build_kernel
 from approxrt.profile_schema import TABLES
 from approxrt.profiler import detection_cache
+from approxrt.scheduler.accuracy_model import knob_columns
 
 SEGMENT_COLUMNS = TABLES["accuracy/segments"]
 
@@ -298,12 +299,7 @@ def _rows(
             "first_frame": int(first),
             "last_frame": int(last),
             "branch": str(branch),
-            "detector": branch.detector,
-            "input_size": branch.input_size,
-            "proposals": branch.proposals or 0,
-            "sampling_interval": branch.sampling_interval,
-            "tracker": branch.tracker or "",
-            "downsample": branch.downsample,
+            **knob_columns(branch),
             "ap50": ap50,
             "truth_boxes": truth_boxes,
             "truth": truth,

@@ -52,6 +52,18 @@ KNOB_COLUMNS = (
 )
 
 
+def knob_columns(branch: Branch) -> dict[str, Any]:
+    """``KNOB_COLUMNS`` of ``branch``, as an ``accuracy/segments`` row holds them."""
+    return {
+        "detector": branch.detector,
+        "input_size": branch.input_size,
+        "proposals": branch.proposals or 0,
+        "sampling_interval": branch.sampling_interval,
+        "tracker": branch.tracker or "",
+        "downsample": branch.downsample,
+    }
+
+
 def scored_rows(segments: pd.DataFrame, what: str) -> pd.DataFrame:
     """The rows of ``accuracy/segments`` with a finite AP50 (no truth: no score)."""
     needed = (*SEGMENT_KEYS, "branch", *KNOB_COLUMNS, "ap50")

@@ -17,7 +17,7 @@ import pandas as pd
 from approxrt.branch import Branch
 from approxrt.config import load_config
 from approxrt.profiler.store import ProfileStore
-from approxrt.scheduler.accuracy_model import AccuracyTable
+from approxrt.scheduler.accuracy_model import AccuracyTable, knob_columns
 from approxrt.scheduler.latency_model import BranchLatencyModel, TrackerLatencyModel
 from approxrt.scheduler.profile_models import ProfileModels
 from approxrt.scheduler.simulator import RecordedTrace
@@ -116,12 +116,7 @@ def accuracy_table() -> AccuracyTable:
             "video": "v",
             "segment": 0,
             "branch": str(b),
-            "detector": b.detector,
-            "input_size": b.input_size,
-            "proposals": 0,
-            "sampling_interval": b.sampling_interval,
-            "tracker": b.tracker or "",
-            "downsample": b.downsample,
+            **knob_columns(b),
             "ap50": true_ap50(b),
         }
         for b in space()

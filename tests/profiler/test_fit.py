@@ -25,6 +25,7 @@ from approxrt.config import load_config
 from approxrt.contention import ContentionLevels
 from approxrt.profile_schema import TABLES
 from approxrt.profiler.fit import fit_profile, load_models
+from approxrt.scheduler.accuracy_model import knob_columns
 from approxrt.scheduler.model_io import ModelFormatError
 
 FIT_LEVELS = [(c, m) for c in (0.0, 1.0, 2.0) for m in (0.0, 3000.0)]
@@ -263,12 +264,7 @@ def accuracy_tables(rng, videos=3, segments_per_video=8):
                     "first_frame": segment * 100,
                     "last_frame": segment * 100 + 99,
                     "branch": str(b),
-                    "detector": b.detector,
-                    "input_size": b.input_size,
-                    "proposals": 0,
-                    "sampling_interval": b.sampling_interval,
-                    "tracker": b.tracker or "",
-                    "downsample": b.downsample,
+                    **knob_columns(b),
                     "ap50": float(np.clip(ap + rng.normal(0, 0.02), 0, 1)),
                     "truth_boxes": 100,
                     "truth": "gt",

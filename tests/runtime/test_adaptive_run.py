@@ -29,31 +29,26 @@ def small_config(tmp_path):
     return path
 
 
+@pytest.fixture
+def run_adaptive(pets_video, models_dir, hand_profile_dir, small_config):
+    """``approxrt run`` over PETS with the hand profile; its events, once it passed."""
+
+    def run(sla_ms, max_frames, out, *extra):
+        args = ["run", pets_video, "--sla-ms", sla_ms, "--profile", hand_profile_dir]
+        args += ["--config", small_config, "--models", models_dir, *extra]
+        args += ["--max-frames", max_frames, "--out", out, "--no-progress"]
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in (out / "events.jsonl").open()]
+
+    return run
+
+
 def test_every_decision_is_logged_with_its_prediction_and_the_sla_holds_the_choice(
-    pets_video, models_dir, hand_profile_dir, small_config, tmp_path
+    run_adaptive, tmp_path
 ):
     out = tmp_path / "run"
-    result = invoke(
-        "run",
-        pets_video,
-        "--sla-ms",
-        6,
-        "--profile",
-        hand_profile_dir,
-        "--config",
-        small_config,
-        "--models",
-        models_dir,
-        "--classes",
-        "person",
-        "--max-frames",
-        40,
-        "--out",
-        out,
-        "--no-progress",
-    )
-    assert result.exit_code == 0, result.output
-    events = [json.loads(line) for line in (out / "events.jsonl").open()]
+    events = run_adaptive(6, 40, out, "--classes", "person")
     decisions = [e for e in events if e["mode"] == "detect"]
     candidates = {str(b) for b in space()}
     assert {e["branch"] for e in events} <= candidates
@@ -71,31 +66,10 @@ def test_every_decision_is_logged_with_its_prediction_and_the_sla_holds_the_choi
     assert sum(summary["branches"].values()) == 40
 
 
-def test_a_changed_sla_changes_the_plan(
-    pets_video, models_dir, hand_profile_dir, small_config, tmp_path
-):
+def test_a_changed_sla_changes_the_plan(run_adaptive, tmp_path):
     mean_ms = {}
     for sla_ms in (4, 30):
-        out = tmp_path / f"sla{sla_ms}"
-        result = invoke(
-            "run",
-            pets_video,
-            "--sla-ms",
-            sla_ms,
-            "--profile",
-            hand_profile_dir,
-            "--config",
-            small_config,
-            "--models",
-            models_dir,
-            "--max-frames",
-            30,
-            "--out",
-            out,
-            "--no-progress",
-        )
-        assert result.exit_code == 0, result.output
-        events = [json.loads(line) for line in (out / "events.jsonl").open()]
+        events = run_adaptive(sla_ms, 30, tmp_path / f"sla{sla_ms}")
         mean_ms[sla_ms] = sum(
             e["predicted"]["latency_ms"] for e in events if e["mode"] == "detect"
         )

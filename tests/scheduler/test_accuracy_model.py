@@ -15,6 +15,7 @@ from approxrt.scheduler.accuracy_model import (
     AccuracyTable,
     ContentAccuracyModel,
     join_features,
+    knob_columns,
 )
 from approxrt.scheduler.model_io import ModelFormatError
 
@@ -76,12 +77,7 @@ def make_tables(seed=0, videos=4, segments=10, darkness=True, frame=(1280, 720))
                     "first_frame": segment * 100,
                     "last_frame": segment * 100 + 99,
                     "branch": str(b),
-                    "detector": b.detector,
-                    "input_size": b.input_size,
-                    "proposals": 0,
-                    "sampling_interval": b.sampling_interval,
-                    "tracker": b.tracker or "",
-                    "downsample": b.downsample,
+                    **knob_columns(b),
                     "ap50": float(np.clip(ap, 0, 1)),
                     "truth_boxes": 50,
                     "truth": "gt",

@@ -42,4 +42,3 @@ def test_a_busy_program_shows_as_about_one_busy_core_and_goes_away():
     assert {"other_cpu_cores", "steal_cores", "psi_cpu_some_avg10"} <= set(
         sensor.signals
     )
-
