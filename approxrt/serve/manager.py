@@ -3,8 +3,12 @@
 Adding a stream checks everything that can be refused before anything starts
 (a repeated id, an unknown branch or class, a detector whose model is missing,
 a file that cannot be opened, a branch that does not exist), then
-loads what the pool lacks and starts the stream's threads. Removing one drains
-it. Nothing one stream does touches another's state.
+loads what the pool lacks and starts the stream's threads. An adaptive stream's
+plan (the profile's models, or a first quick calibration that takes about a
+minute, its candidates and the detectors they need) is made on the stream's own
+thread, so the request that adds it, and every other request, answers at once;
+the stream shows ``preparing`` meanwhile. Removing a stream drains it. Nothing
+one stream does touches another's state.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from approxrt.branch import Branch
 from approxrt.branches.model_pool import ModelPool
 from approxrt.config import Config
 from approxrt.decision import BranchPolicy
+from approxrt.loop import FixedBranch
 from approxrt.pipeline import build_detector, build_kernel
 from approxrt.serve.frames import FrameFeed, is_live
 from approxrt.serve.metrics import DaemonMetrics
 from approxrt.serve.spec import ServeSettings, StreamSpec, redact_url
-from approxrt.serve.stream import StreamWorker
+from approxrt.serve.stream import Plan, StreamWorker
 from approxrt.sinks import CocoResultsSink, MotResultsSink, MultiSink
 from approxrt.sinks.mqtt import MqttSink
 from approxrt.sinks.rotating_events import RotatingJsonlEventSink
@@ -51,6 +56,8 @@ class StreamManager:
         self.pool = ModelPool(load=self._load_detector)
         self._streams: dict[str, StreamWorker] = {}
         self._models = None  # adaptive streams' profile models, loaded on first use
+        # Held while those load (a calibration takes a minute): never the API's lock.
+        self._models_lock = threading.Lock()
         self._lock = threading.RLock()
 
     def add(self, spec: StreamSpec) -> StreamWorker:
@@ -63,18 +70,16 @@ class StreamManager:
         self._refuse_taken(spec.id)
         if not is_live(spec.source):
             _check_file_opens(spec.source)
-        policy, branches = self._policy(spec)
-        # Outside the lock: a model load takes seconds and must not hold the API.
-        self.pool.require(list(dict.fromkeys(b.detector for b in branches)))
+        plan = self._fixed_plan(spec) if spec.branch else self._adaptive_plan
         with self._lock:
             self._refuse_taken(spec.id)
             worker = StreamWorker(
                 spec,
                 self._feed(spec),
-                self._kernel_factory(spec, branches),
+                self._kernel_factory(spec),
                 self._sinks(spec),
                 self.metrics,
-                policy,
+                plan,
             )
             self._streams[spec.id] = worker
             label = spec.branch if spec.branch is not None else "adaptive"
@@ -146,14 +151,20 @@ class StreamManager:
             on_reconnect=self.metrics.reconnects.labels(spec.id).inc,
         )
 
-    def _policy(self, spec: StreamSpec) -> tuple[BranchPolicy | None, list[Branch]]:
-        """None and the fixed branch, or an adaptive stream's scheduler and its
-        candidates (the profile's models are loaded once for every stream)."""
-        if spec.branch is not None:
-            return None, [_valid_branch(spec.branch)]
+    def _fixed_plan(self, spec: StreamSpec) -> Plan:
+        """A fixed stream's plan, its detector loaded now: a missing model is
+        refused by the request that adds the stream. Outside the API's lock, as
+        a load takes seconds."""
+        branch = _valid_branch(spec.branch)
+        self.pool.require([branch.detector])
+        return lambda: (FixedBranch(branch), [branch])
+
+    def _adaptive_plan(self) -> tuple[BranchPolicy, list[Branch]]:
+        """An adaptive stream's scheduler and candidates, on the stream's thread
+        (the profile's models are loaded once for every stream)."""
         from approxrt.adaptive import build_policy, candidates, load_run_models
 
-        with self._lock:
+        with self._models_lock:
             if self._models is None:
                 profile = self.settings.profile
                 self._models, origin = load_run_models(
@@ -162,12 +173,13 @@ class StreamManager:
                 log.info("adaptive streams plan with models from %s", origin)
             models = self._models
         branches = candidates(models, self.config)
+        self.pool.require(list(dict.fromkeys(b.detector for b in branches)))
         return build_policy(models, branches, self.config), branches
 
-    def _kernel_factory(self, spec: StreamSpec, branches: list[Branch]):
+    def _kernel_factory(self, spec: StreamSpec):
         config = self.config.replace(classes=spec.classes)
 
-        def make(image: np.ndarray):
+        def make(image: np.ndarray, branches: list[Branch]):
             kernel = build_kernel(config, branches, self.pool)
             trackers = {(b.tracker, b.downsample) for b in branches if b.tracker}
             kernels = list(dict.fromkeys(b.kernel for b in branches))

@@ -1,8 +1,10 @@
 """`StreamWorker`: one stream of the daemon, from its `FrameFeed` to its sinks.
 
 Decoding runs on the feed's thread; inference on the worker's own thread, which
-runs `approxrt.loop.run_loop` over the feed's frames with the stream's kernel
-(the shared model pool plus this stream's tracker state) and hands every result
+first makes the stream's plan (its policy and candidate branches: at once for a
+fixed branch; an adaptive stream may first calibrate, shown as ``preparing``),
+then runs `approxrt.loop.run_loop` over the feed's frames with the stream's
+kernel (the shared model pool plus this stream's tracker state) and hands every result
 to the stream's sinks and the metrics. A failing frame is counted and skipped; a
 failing sink write is counted too and never stops the stream. `stop` drains:
 the feed stops reading, the frames already queued are processed, then the sinks
@@ -33,7 +35,9 @@ from approxrt.sinks import MultiSink
 
 log = logging.getLogger(__name__)
 
-KernelFactory = Callable[[np.ndarray], MultiBranchKernel]
+KernelFactory = Callable[[np.ndarray, list[Branch]], MultiBranchKernel]
+# Makes a stream's policy and the branches its kernel is warmed for.
+Plan = Callable[[], tuple[BranchPolicy, list[Branch]]]
 # Latency points kept for the status page: a few minutes at camera rates.
 HISTORY_POINTS = 3000
 
@@ -52,9 +56,10 @@ class StreamWorker:
     Args:
         spec: the stream's entry.
         feed: its frame feed (not started yet).
-        make_kernel: builds the stream's kernel, warmed on a first frame.
+        make_kernel: builds the stream's kernel for a first frame and branches.
         sinks: where its results go.
         metrics: the daemon's metrics.
+        plan: makes the policy and branches, on the worker's thread.
     """
 
     def __init__(
@@ -64,15 +69,17 @@ class StreamWorker:
         make_kernel: KernelFactory,
         sinks: MultiSink,
         metrics: DaemonMetrics,
-        policy: BranchPolicy | None = None,
+        plan: Plan,
     ) -> None:
         self.spec = spec
         self.feed = feed
         self.make_kernel = make_kernel
         self.sinks = sinks
         self.metrics = metrics
-        # A fixed stream's branch, or the scheduler of an adaptive one.
-        self.policy = policy or FixedBranch(spec.fixed_branch)
+        self.plan = plan
+        # A fixed branch, or an adaptive stream's scheduler (None until planned).
+        self.policy: BranchPolicy | None = None
+        self.preparing = True
         self.sla_ms = spec.sla_ms
         self.paused = threading.Event()
         self.counts = StreamCounts()
@@ -88,6 +95,8 @@ class StreamWorker:
         """The fixed branch, or the one the scheduler chose last (None before)."""
         if isinstance(self.policy, FixedBranch):
             return self.policy.branch
+        if self.policy is None and self.spec.branch is not None:  # not planned yet
+            return self.spec.fixed_branch
         return self.latest.branch if self.latest else None
 
     @property
@@ -96,6 +105,8 @@ class StreamWorker:
             return "failed"
         if not self._thread.is_alive():
             return "finished" if self._thread.ident else "starting"
+        if self.preparing:
+            return "preparing"
         if self.paused.is_set():
             return "paused"
         return "running" if self.feed.connected else "connecting"
@@ -122,18 +133,26 @@ class StreamWorker:
 
     def _run(self) -> None:
         try:
+            branches = self._make_plan()
             frames = self.feed.frames(self.paused)
             first = next(frames, None)
             if first is not None:
-                self._process(first, frames)
+                self._process(first, frames, branches)
         except Exception as error:  # a stream that cannot run says why, others go on
             self.error = f"{type(error).__name__}: {error}"
             log.exception("stream %s failed", self.spec.id)
         finally:
             self._close_sinks()
 
-    def _process(self, first: Frame, frames) -> None:
-        kernel = self.make_kernel(first.image)
+    def _make_plan(self) -> list[Branch]:
+        policy, branches = self.plan()
+        if self.policy is None:  # `set_branch` while planning wins
+            self.policy = policy
+        self.preparing = False
+        return branches
+
+    def _process(self, first: Frame, frames, branches: list[Branch]) -> None:
+        kernel = self.make_kernel(first.image, branches)
         results = run_loop(
             _chain(first, frames),
             kernel,
