@@ -38,7 +38,7 @@ def run_daemon(settings: ServeSettings, config: Config, token: str | None) -> No
     Raises:
         ValueError: a stream of the settings cannot run (nothing keeps running).
     """
-    _limit_malloc_arenas()
+    _tune_malloc()
     manager = StreamManager(settings, config)
     notifier = sdnotify.SystemdNotifier()
     with stop_on_signals() as stop:
@@ -86,19 +86,28 @@ def _trim_heap() -> None:
         libc.malloc_trim(0)
 
 
-def _limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas (unless ``MALLOC_ARENA_MAX`` is set).
+def _tune_malloc(arenas: int = 2, mmap_threshold_bytes: int = 256 * 1024) -> None:
+    """Keep glibc's heap from creeping (each part unless its variable is set).
 
-    glibc gives threads that allocate arenas of their own, up to eight per core,
-    and every camera reconnect starts new decoding threads: without a cap the
-    daemon's RSS crept up with each reconnect (docs/benchmarks/daemon.md).
-    A no-op where the C library is not glibc.
+    - Arenas capped at ``arenas`` (``MALLOC_ARENA_MAX``): glibc gives threads
+      that allocate arenas of their own, up to eight per core, and every camera
+      reconnect starts new decoding threads.
+    - A fixed mmap threshold (``MALLOC_MMAP_THRESHOLD_``): glibc otherwise raises
+      the threshold to the size of every mmapped block freed, so after the first
+      freed frame buffer every later frame (0.5-2.7 MB) comes from the heap,
+      whose freed holes stay in RSS. With the threshold fixed each frame is its
+      own mapping, given back when freed.
+
+    Measured in docs/benchmarks/daemon.md. A no-op where the C library is not glibc.
     """
     libc = _glibc()
-    if "MALLOC_ARENA_MAX" in os.environ or libc is None:
+    if libc is None:
         return
-    m_arena_max = -8  # mallopt's M_ARENA_MAX (malloc.h)
-    libc.mallopt(m_arena_max, arenas)
+    m_arena_max, m_mmap_threshold = -8, -3  # mallopt's parameters (malloc.h)
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        libc.mallopt(m_arena_max, arenas)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        libc.mallopt(m_mmap_threshold, mmap_threshold_bytes)
 
 
 def _wait_started(server: uvicorn.Server, api: threading.Thread) -> bool:
