@@ -26,6 +26,7 @@ from pathlib import Path
 from approxrt.branch import Branch
 from approxrt.branches.space import BranchSpace
 from approxrt.config import Config
+from approxrt.scheduler.device_share import DeviceShare
 from approxrt.scheduler.feedback import LatencyFeedback
 from approxrt.scheduler.policy import AdaptivePolicy
 from approxrt.scheduler.profile_models import ProfileModels, load_models
@@ -108,14 +109,19 @@ def build_policy(
     branches: Sequence[Branch],
     config: Config,
     approxdet_style: bool = False,
+    share: DeviceShare | None = None,
+    stream_id: str = "0",
 ) -> AdaptivePolicy:
-    """The adaptive policy (or the ApproxDet-style ablation) over ``branches``."""
+    """The adaptive policy (or the ApproxDet-style ablation) over ``branches``;
+    with ``share``, planned together with the device's other streams."""
     settings = config.scheduler
     common = {
         "sensor": ContentionSensor(gpu=config.device.startswith("cuda")),
         "hysteresis_ap": settings.hysteresis_ap,
         "hysteresis_sla": settings.hysteresis_sla,
         "min_confidence": config.tracker_min_confidence,
+        "share": share,
+        "stream_id": stream_id,
     }
     if approxdet_style:
         return AdaptivePolicy.approxdet_style(models, branches, **common)

@@ -21,6 +21,7 @@ the nearest profiled level, and no online correction.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -32,6 +33,7 @@ from approxrt.contention import ContentionLevels
 from approxrt.decision import Decision, DecisionContext
 from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content, ContentEstimate
+from approxrt.scheduler.device_share import Allotment, DeviceShare, StreamDemand
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback
 from approxrt.scheduler.latency_components import kernel_name
 from approxrt.scheduler.profile_models import ProfileModels
@@ -49,12 +51,15 @@ class _Plan:
     detect_ms_per_object: float  # how both change with one more object, so
     track_ms_per_object: float  # a frame is judged by the content it really had
     planned_mean_ms: float  # corrected mean over the group, as planned
+    slowdown: float = 1.0  # planned slowdown from sibling streams (DeviceShare)
 
     def raw_ms(self, detected: bool, objects: int) -> float:
         """The profile's ms for a frame of this group holding ``objects`` boxes."""
         if detected:
-            return self.detect_ms + self.detect_ms_per_object * (objects - self.objects)
-        return self.track_ms + self.track_ms_per_object * (objects - self.objects)
+            ms = self.detect_ms + self.detect_ms_per_object * (objects - self.objects)
+        else:
+            ms = self.track_ms + self.track_ms_per_object * (objects - self.objects)
+        return ms * self.slowdown
 
 
 def tracker_key(branch: Branch) -> str | None:
@@ -82,6 +87,8 @@ class AdaptivePolicy:
             a plan near the SLA does not flap with every noisy measurement.
         min_confidence: boxes below this do not count as content (the profile
             counts the boxes that seed trackers).
+        share: the device's other adaptive streams, planned with this one.
+        stream_id: this stream's name in ``share``.
     """
 
     def __init__(
@@ -97,6 +104,8 @@ class AdaptivePolicy:
         hysteresis_ap: float = 0.01,
         hysteresis_sla: float = 0.05,
         min_confidence: float = 0.3,
+        share: DeviceShare | None = None,
+        stream_id: str = "0",
     ) -> None:
         if feedback is None and fixed_margin is None:
             raise ValueError("AdaptivePolicy: give feedback or a fixed_margin")
@@ -111,6 +120,9 @@ class AdaptivePolicy:
         self.hysteresis_ap = hysteresis_ap
         self.hysteresis_sla = hysteresis_sla
         self.content = ContentEstimate(min_confidence)
+        self.share = share
+        self.stream_id = stream_id
+        self._source_rate = SourceRate()
         self._latency = models.latency.bind(self.branches)
         self._position = {b: i for i, b in enumerate(self.branches)}
         self._si = self._latency.sampling_interval
@@ -180,14 +192,24 @@ class AdaptivePolicy:
             # Nothing seen yet: tracking costs depend on the scene, so the first
             # group is one detection frame, after which the content is known.
             mean_ms = np.where(self._si > 1, np.inf, mean_ms)
-        index = self._choose(mean_ms * margin, accuracy, context.sla_ms, running)
+        planned_ms = mean_ms * margin
+        allotment = self._allot(planned_ms, accuracy, context.sla_ms)
+        index = self._choose(
+            planned_ms, accuracy, allotment.sla_ms, running, allotment.ceiling_ms
+        )
         self._plan = self._plan_for(
-            index, stages, float(mean_ms[index]), levels, content, frame_wh
+            index,
+            stages,
+            float(mean_ms[index]),
+            levels,
+            content,
+            frame_wh,
+            allotment.slowdown,
         )
         self._group_ms = []
         return Decision(
             self.branches[index],
-            latency_ms=float(mean_ms[index]),
+            latency_ms=self._plan.planned_mean_ms,
             accuracy=float(accuracy[index]),
             contention={
                 **levels.to_dict(),
@@ -196,10 +218,24 @@ class AdaptivePolicy:
             },
             details={
                 "margin": margin,
+                "shared_slowdown": allotment.slowdown,
+                # 0: no branch fitted, this is the fastest (the events show when).
+                "fits": float(
+                    allotment.sla_ms is None or planned_ms[index] <= allotment.sla_ms
+                ),
                 "objects": content.objects,
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )
+
+    def _allot(
+        self, planned_ms: np.ndarray, accuracy: np.ndarray, sla_ms: float | None
+    ) -> Allotment:
+        """This stream's part of the device's joint plan (all of it when alone)."""
+        if self.share is None:
+            return Allotment(sla_ms, float("inf"), 1.0, -1)
+        demand = StreamDemand(planned_ms, accuracy, sla_ms, self._source_rate.fps)
+        return self.share.allot(self.stream_id, demand)
 
     def _factors(self) -> tuple[float, np.ndarray]:
         """The live correction of detection frames, and of each branch's tracker."""
@@ -208,8 +244,11 @@ class AdaptivePolicy:
         per_key = [self.feedback.factor(k) for k in self._tracker_keys] or [1.0]
         return self.feedback.factor(DETECT), np.array(per_key)[self._tracker_index]
 
-    def _plan_for(self, index, stages, mean_ms, levels, content, frame_wh) -> _Plan:
-        """The chosen branch's raw prediction, and its slope in the object count."""
+    def _plan_for(
+        self, index, stages, mean_ms, levels, content, frame_wh, slowdown
+    ) -> _Plan:
+        """The chosen branch's raw prediction, its slope in the object count, and
+        its corrected mean as planned (with the siblings' slowdown, if shared)."""
         if index not in self._bound_one:  # bound once per branch, not per decision
             self._bound_one[index] = self.models.latency.bind([self.branches[index]])
         one_more = self.models.latency.predict(
@@ -227,7 +266,8 @@ class AdaptivePolicy:
             track_ms=float(track),
             detect_ms_per_object=float(one_more["detect_frame"][0] - detect),
             track_ms_per_object=float(one_more["track_frame"][0] - track),
-            planned_mean_ms=mean_ms,
+            planned_mean_ms=mean_ms * slowdown,
+            slowdown=slowdown,
         )
 
     @property
@@ -259,12 +299,15 @@ class AdaptivePolicy:
         accuracy: np.ndarray,
         sla_ms: float | None,
         running: int | None,
+        ceiling_ms: float = float("inf"),
     ) -> int:
-        if sla_ms is None:
+        if sla_ms is None and ceiling_ms == float("inf"):
             return int(np.argmax(accuracy))
+        sla_ms = float("inf") if sla_ms is None else sla_ms
         fits = planned_ms <= sla_ms * (1.0 - self.hysteresis_sla)
         if running is not None:
             fits[running] = planned_ms[running] <= sla_ms
+        fits &= planned_ms <= ceiling_ms
         if not fits.any():
             return int(np.argmin(planned_ms))
         fitting_accuracy = np.where(fits, accuracy, -np.inf)
@@ -279,6 +322,7 @@ class AdaptivePolicy:
 
     def observe(self, result: FrameResult) -> None:
         self.content.update(result)
+        self._source_rate.update(result.frame)
         plan = self._plan
         if plan is None or self.feedback is None:
             return
@@ -290,3 +334,21 @@ class AdaptivePolicy:
         self._group_ms.append(result.latency_ms)
         if len(self._group_ms) == int(self._si[plan.index]):
             self.feedback.observe_group(np.mean(self._group_ms), plan.planned_mean_ms)
+
+
+class SourceRate:
+    """A source's frame rate from its frames' indices and capture times (frames
+    dropped on the way still count: the rate is what the camera sends)."""
+
+    def __init__(self, window: int = 32) -> None:
+        self._seen: deque[tuple[int, float]] = deque(maxlen=window)
+
+    def update(self, frame) -> None:
+        self._seen.append((frame.index, frame.timestamp_s))
+
+    @property
+    def fps(self) -> float | None:
+        if len(self._seen) < 2:
+            return None
+        (first, t0), (last, t1) = self._seen[0], self._seen[-1]
+        return (last - first) / (t1 - t0) if t1 > t0 and last > first else None

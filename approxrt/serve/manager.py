@@ -13,6 +13,7 @@ one stream does touches another's state.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -26,6 +27,7 @@ from approxrt.config import Config
 from approxrt.decision import BranchPolicy
 from approxrt.loop import FixedBranch
 from approxrt.pipeline import build_detector, build_kernel
+from approxrt.scheduler.device_share import DeviceShare
 from approxrt.serve.frames import FrameFeed, is_live
 from approxrt.serve.metrics import DaemonMetrics
 from approxrt.serve.spec import ServeSettings, StreamSpec, redact_url
@@ -56,6 +58,7 @@ class StreamManager:
         self.pool = ModelPool(load=self._load_detector)
         self._streams: dict[str, StreamWorker] = {}
         self._models = None  # adaptive streams' profile models, loaded on first use
+        self.share = DeviceShare() if settings.plan_streams_together else None
         # Held while those load (a calibration takes a minute): never the API's lock.
         self._models_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -70,7 +73,11 @@ class StreamManager:
         self._refuse_taken(spec.id)
         if not is_live(spec.source):
             _check_file_opens(spec.source)
-        plan = self._fixed_plan(spec) if spec.branch else self._adaptive_plan
+        plan = (
+            self._fixed_plan(spec)
+            if spec.branch
+            else functools.partial(self._adaptive_plan, spec.id)
+        )
         with self._lock:
             self._refuse_taken(spec.id)
             worker = StreamWorker(
@@ -111,6 +118,7 @@ class StreamManager:
         if worker is None:
             raise StreamNotFoundError(stream_id)
         worker.stop()
+        self._leave_share(stream_id)
         self.metrics.forget(stream_id)
         return worker
 
@@ -119,7 +127,12 @@ class StreamManager:
         branch = _valid_branch(name)
         self.pool.require([branch.detector])
         worker.set_branch(branch)
+        self._leave_share(stream_id)  # a fixed stream is not planned
         return worker
+
+    def _leave_share(self, stream_id: str) -> None:
+        if self.share is not None:
+            self.share.leave(stream_id)
 
     def shutdown(self) -> None:
         """Drain every stream and flush its sinks."""
@@ -159,9 +172,10 @@ class StreamManager:
         self.pool.require([branch.detector])
         return lambda: (FixedBranch(branch), [branch])
 
-    def _adaptive_plan(self) -> tuple[BranchPolicy, list[Branch]]:
+    def _adaptive_plan(self, stream_id: str) -> tuple[BranchPolicy, list[Branch]]:
         """An adaptive stream's scheduler and candidates, on the stream's thread
-        (the profile's models are loaded once for every stream)."""
+        (the profile's models are loaded once for every stream; the schedulers
+        share the device's plan)."""
         from approxrt.adaptive import build_policy, candidates, load_run_models
 
         with self._models_lock:
@@ -174,7 +188,10 @@ class StreamManager:
             models = self._models
         branches = candidates(models, self.config)
         self.pool.require(list(dict.fromkeys(b.detector for b in branches)))
-        return build_policy(models, branches, self.config), branches
+        policy = build_policy(
+            models, branches, self.config, share=self.share, stream_id=stream_id
+        )
+        return policy, branches
 
     def _kernel_factory(self, spec: StreamSpec):
         config = self.config.replace(classes=spec.classes)

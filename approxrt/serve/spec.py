@@ -108,6 +108,9 @@ class ServeSettings(BaseModel):
         None  # adaptive streams' profile, as `run --profile`; else calibration
     )
     token_file: str | None = None  # the API's bearer token (else $APPROXRT_API_TOKEN)
+    # Plan the adaptive streams together (scheduler/device_share.py); false: each
+    # stream sees its siblings only as contention (the comparison's baseline).
+    plan_streams_together: bool = True
     streams: list[StreamSpec] = Field(default_factory=list)
     mqtt: MqttSpec | None = None  # no broker: no MQTT output
     # Frames waiting for inference per stream; older ones are dropped (counted).

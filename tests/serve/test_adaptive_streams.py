@@ -29,10 +29,10 @@ def manager(tmp_path, models_dir):
 
 
 def test_an_sla_without_a_branch_gets_the_scheduler_over_the_profiled_space(manager):
-    policy, branches = manager._adaptive_plan()
+    policy, branches = manager._adaptive_plan("a")
     assert isinstance(policy, AdaptivePolicy)
     assert set(branches) == set(space())
-    again, _ = manager._adaptive_plan()
+    again, _ = manager._adaptive_plan("a")
     assert again is not policy and again.models is policy.models  # loaded once
     fixed = StreamSpec(id="c", source="x.avi", branch="yolox_nano/s320/si1")
     policy, branches = manager._fixed_plan(fixed)()
