@@ -4,21 +4,25 @@ Without it, each stream of the daemon sees its siblings only as latency it
 cannot explain: its correction factor grows, it falls back to a cheaper branch,
 its siblings then have room, and every stream learns the others' load late and
 separately. With it, every stream's decision hands the share what it predicted
-for each of its branches (latency with its margin, accuracy) with its SLA and
-its source's frame rate, and gets back an **allotment**: the SLA divided by the
-slowdown its siblings' planned load causes, and a latency ceiling where the
-joint plan gave some of its time to a sibling.
+for each of its branches (latency expected and with its margin, accuracy) with
+its SLA and its source's frame rate, and gets back an **allotment**: the SLA
+divided by the slowdown its siblings' planned load causes, and a latency
+ceiling where the joint plan gave some of its time to a sibling.
 
 The joint plan (`plan_streams`) maximises the summed accuracy subject to every
 stream's SLA under a simple model of sharing:
 
 - stream ``j`` keeps the device busy a share ``u_j = min(1, fps_j * T_j)`` of
-  the time (frames arriving faster than it finishes them are dropped, so a
-  stream is never more than always busy);
-- a frame of stream ``i`` is slowed by the siblings busy beside it:
-  ``T_i = L_i * (1 + overlap * sum_{j != i} u_j)`` (``overlap`` = 1 when two
-  jobs running at once each take twice as long, as on a device both use whole);
-  ``T`` and ``u`` are solved together by fixed-point iteration.
+  the time, ``T_j`` being its expected ms per frame beside its siblings (not
+  the margin its own SLA check adds; frames arriving faster than it finishes
+  them are dropped, so a stream is never more than always busy);
+- a frame of stream ``i`` waits for the siblings' frames under way when it
+  starts: ``T_i = E_i + overlap * sum_{j != i} u_j * E_j``, ``E`` being each
+  stream's expected ms alone. Streams of one detector take turns on it (the
+  model pool's lock), so a frame arriving while a sibling's runs waits half of
+  it on average: ``overlap`` = 0.5. ``T`` and ``u`` are solved together by
+  fixed-point iteration, and a stream's planned latency with its margin is
+  scaled by its slowdown ``T_i / E_i``.
 
 It starts every stream at its most accurate branch that fits alone (its
 fastest where none does: such a stream does not hold its siblings back), then,
@@ -45,13 +49,16 @@ class StreamDemand:
     """One stream's prediction at its latest decision.
 
     Attributes:
-        planned_ms: per branch, predicted mean ms per frame alone, with margin.
+        planned_ms: per branch, the predicted mean ms per frame alone that must
+            fit the SLA (with the stream's margin and switching headroom).
+        expected_ms: the same without the margin (what loads the device).
         accuracy: per branch, predicted AP50.
         sla_ms: its SLA (None: no target; it still loads the device).
         fps: its source's frame rate; None when unknown (taken as always busy).
     """
 
     planned_ms: np.ndarray
+    expected_ms: np.ndarray
     accuracy: np.ndarray
     sla_ms: float | None
     fps: float | None
@@ -79,14 +86,15 @@ class DeviceShare:
     their own threads).
 
     Args:
-        overlap: slowdown of a frame per sibling busy all the time beside it.
+        overlap: share of a sibling's frame a frame waits for when it starts
+            while that one runs (see the module docstring).
         replan_s: the plan is made again at most this often (a plan of four
             streams takes a few ms; decisions come several times a second per
             stream). Allotments are in ms, so a stream's newer predictions
             are judged against the latest plan in between.
     """
 
-    def __init__(self, overlap: float = 1.0, replan_s: float = 0.25) -> None:
+    def __init__(self, overlap: float = 0.5, replan_s: float = 0.25) -> None:
         self.overlap = overlap
         self.replan_s = replan_s
         self._demands: dict[str, StreamDemand] = {}
@@ -117,7 +125,7 @@ class DeviceShare:
 
 
 def plan_streams(
-    demands: dict[str, StreamDemand], overlap: float = 1.0
+    demands: dict[str, StreamDemand], overlap: float = 0.5
 ) -> dict[str, Allotment]:
     """The joint plan of the module docstring, one `Allotment` per stream."""
     ids = sorted(demands)
@@ -133,7 +141,7 @@ def plan_streams(
         position[step] -= 1
     problem.climb(position)
     ms = problem.ms(position[None])
-    slowdown = problem.slowdowns(ms)[0]
+    slowdown = problem.slowdowns(position[None])[0]
     plan = {}
     for k, stream_id in enumerate(ids):
         sla = demands[stream_id].sla_ms
@@ -155,15 +163,22 @@ class _Problem:
         self.frontiers = [_frontier(d) for d in demands]
         self.sizes = np.array([len(f) for f in self.frontiers])
         width = int(self.sizes.max())
-        self.frontier_ms = np.full((len(demands), width), np.inf)
-        self.frontier_ap = np.full((len(demands), width), -np.inf)
+        shape = (len(demands), width)
+        self.frontier_ms = np.full(shape, np.inf)  # with margin: the SLA check
+        self.frontier_expected = np.full(shape, np.inf)  # without: the load
+        self.frontier_ap = np.full(shape, -np.inf)
         for k, (demand, frontier) in enumerate(
             zip(demands, self.frontiers, strict=True)
         ):
             self.frontier_ms[k, : len(frontier)] = demand.planned_ms[frontier]
+            self.frontier_expected[k, : len(frontier)] = demand.expected_ms[frontier]
             self.frontier_ap[k, : len(frontier)] = demand.accuracy[frontier]
         self.fps = np.array([d.fps or np.inf for d in demands])
         self.sla = np.array([_reachable_sla(d) for d in demands])
+        # A stream that cannot fit stays at its fastest (its SLA counts for none).
+        self.pinned = np.array(
+            [d.sla_ms is not None and d.planned_ms.min() > d.sla_ms for d in demands]
+        )
         self.plain_sla = np.array(
             [np.inf if d.sla_ms is None else d.sla_ms for d in demands]
         )
@@ -181,23 +196,24 @@ class _Problem:
     def accuracy(self, positions: np.ndarray) -> np.ndarray:
         return self.frontier_ap[self._rows, positions].sum(1)
 
-    def slowdowns(self, solo_ms: np.ndarray) -> np.ndarray:
-        """Per plan and stream, the slowdown from the siblings' busy shares
-        (fixed point of the module docstring's model)."""
-        slowdown = np.ones_like(solo_ms)
+    def slowdowns(self, positions: np.ndarray) -> np.ndarray:
+        """Per plan and stream, ``T / E`` (the module docstring's fixed point)."""
+        alone = self.frontier_expected[self._rows, positions]
+        shared = alone
         for _ in range(MAX_SLOWDOWN_ITERATIONS):
-            busy = np.minimum(1.0, self.fps * solo_ms * slowdown / 1e3)
+            busy = np.minimum(1.0, self.fps * shared / 1e3)
             busy = np.where(np.isnan(busy), 1.0, busy)  # unknown fps x 0 ms
-            updated = 1.0 + self.overlap * (busy.sum(1, keepdims=True) - busy)
-            if np.abs(updated - slowdown).max() < 1e-6:
+            waits = busy * alone
+            updated = alone + self.overlap * (waits.sum(1, keepdims=True) - waits)
+            if np.abs(updated - shared).max() < 1e-6:
                 break
-            slowdown = updated
-        return updated
+            shared = updated
+        return updated / np.maximum(alone, 1e-9)
 
     def excess(self, positions: np.ndarray) -> np.ndarray:
         """Per plan, the summed relative SLA excess of its streams."""
         ms = self.ms(positions)
-        shared = ms * self.slowdowns(ms)
+        shared = ms * self.slowdowns(positions)
         return np.sum(np.maximum(0.0, shared - self.sla) / self.sla, axis=1)
 
     def best_step_down(self, position: np.ndarray, excess: float) -> int | None:
@@ -234,7 +250,7 @@ class _Problem:
     def _neighbours(self, position: np.ndarray) -> np.ndarray:
         n = len(position)
         up = np.repeat(position[None], n, 0) + np.eye(n, dtype=position.dtype)
-        up = up[position + 1 < self.sizes]
+        up = up[(position + 1 < self.sizes) & ~self.pinned]
         swaps = [
             row - np.eye(n, dtype=position.dtype)[j]
             for row in up

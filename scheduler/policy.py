@@ -192,10 +192,10 @@ class AdaptivePolicy:
             # Nothing seen yet: tracking costs depend on the scene, so the first
             # group is one detection frame, after which the content is known.
             mean_ms = np.where(self._si > 1, np.inf, mean_ms)
-        planned_ms = mean_ms * margin
-        allotment = self._allot(planned_ms, accuracy, context.sla_ms)
+        check_ms = self._check_ms(mean_ms * margin, running)
+        allotment = self._allot(check_ms, mean_ms, accuracy, context.sla_ms)
         index = self._choose(
-            planned_ms, accuracy, allotment.sla_ms, running, allotment.ceiling_ms
+            check_ms, accuracy, allotment.sla_ms, running, allotment.ceiling_ms
         )
         self._plan = self._plan_for(
             index,
@@ -221,20 +221,27 @@ class AdaptivePolicy:
                 "shared_slowdown": allotment.slowdown,
                 # 0: no branch fitted, this is the fastest (the events show when).
                 "fits": float(
-                    allotment.sla_ms is None or planned_ms[index] <= allotment.sla_ms
+                    allotment.sla_ms is None or check_ms[index] <= allotment.sla_ms
                 ),
                 "objects": content.objects,
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )
 
-    def _allot(
-        self, planned_ms: np.ndarray, accuracy: np.ndarray, sla_ms: float | None
-    ) -> Allotment:
+    def _check_ms(self, planned_ms: np.ndarray, running: int | None) -> np.ndarray:
+        """What must fit the SLA: the planned ms, over ``1 - hysteresis_sla``
+        for every branch but the running one (a switch must leave room)."""
+        check_ms = planned_ms / (1.0 - self.hysteresis_sla)
+        if running is not None:
+            check_ms[running] = planned_ms[running]
+        return check_ms
+
+    def _allot(self, check_ms, expected_ms, accuracy, sla_ms) -> Allotment:
         """This stream's part of the device's joint plan (all of it when alone)."""
         if self.share is None:
             return Allotment(sla_ms, float("inf"), 1.0, -1)
-        demand = StreamDemand(planned_ms, accuracy, sla_ms, self._source_rate.fps)
+        fps = self._source_rate.fps
+        demand = StreamDemand(check_ms, expected_ms, accuracy, sla_ms, fps)
         return self.share.allot(self.stream_id, demand)
 
     def _factors(self) -> tuple[float, np.ndarray]:
@@ -295,7 +302,7 @@ class AdaptivePolicy:
 
     def _choose(
         self,
-        planned_ms: np.ndarray,
+        check_ms: np.ndarray,
         accuracy: np.ndarray,
         sla_ms: float | None,
         running: int | None,
@@ -303,20 +310,16 @@ class AdaptivePolicy:
     ) -> int:
         if sla_ms is None and ceiling_ms == float("inf"):
             return int(np.argmax(accuracy))
-        sla_ms = float("inf") if sla_ms is None else sla_ms
-        fits = planned_ms <= sla_ms * (1.0 - self.hysteresis_sla)
-        if running is not None:
-            fits[running] = planned_ms[running] <= sla_ms
-        fits &= planned_ms <= ceiling_ms
+        fits = check_ms <= min(np.inf if sla_ms is None else sla_ms, ceiling_ms)
         if not fits.any():
-            return int(np.argmin(planned_ms))
+            return int(np.argmin(check_ms))
         fitting_accuracy = np.where(fits, accuracy, -np.inf)
         best_ap = fitting_accuracy.max()
         if running is not None and fits[running]:
             if accuracy[running] >= best_ap - self.hysteresis_ap:
                 return running
         # Most accurate that fits; among equals, the fastest.
-        return int(np.argmin(np.where(fitting_accuracy >= best_ap, planned_ms, np.inf)))
+        return int(np.argmin(np.where(fitting_accuracy >= best_ap, check_ms, np.inf)))
 
     # -- learning -----------------------------------------------------------------
 

@@ -27,7 +27,7 @@ AP = np.array([0.5, 0.6, 0.7, 0.8])
 
 
 def demand(sla_ms, fps=10.0, ms=MS, ap=AP) -> StreamDemand:
-    return StreamDemand(ms, ap, sla_ms, fps)
+    return StreamDemand(ms, ms, ap, sla_ms, fps)  # no margin: planned = expected
 
 
 def shared_ms(plan, demands) -> dict[str, float]:
@@ -41,36 +41,41 @@ def test_a_stream_alone_gets_its_most_accurate_branch_that_fits():
 
 
 def test_two_streams_that_fit_alone_but_not_together_are_both_kept_inside():
-    # Alone, 40 ms fits 45; together at 10 fps each both would take 40/0.6 = 67.
-    # By hand: (20, 20) fits (25 ms each) with AP 1.4; (40, 5) fits with 1.3;
-    # (40, 10) and (40, 20) do not.
+    # Alone, 40 ms fits 45. Together at 10 fps, a frame starting while the
+    # other's runs waits half of it: at (40, 40) T = 40 + 0.5 * (T / 100) * 40,
+    # so T = 50 for both. (40, 20) takes 42.9 and 28.6 ms, both fit: AP 1.5,
+    # more than (20, 20) at 1.4.
     demands = {"a": demand(45.0), "b": demand(45.0)}
     plan = plan_streams(demands)
-    assert [plan[i].index for i in "ab"] == [2, 2]
-    assert plan["a"].slowdown == pytest.approx(1.25)
-    assert all(ms <= 45.0 for ms in shared_ms(plan, demands).values())
+    assert sorted(plan[i].index for i in "ab") == [2, 3]
+    assert sorted(shared_ms(plan, demands).values()) == pytest.approx(
+        [28.571, 42.857], abs=1e-3
+    )
 
 
 def test_a_stream_that_cannot_fit_runs_its_fastest_and_holds_no_one_back():
     demands = {"a": demand(45.0), "hopeless": demand(1.0)}
     plan = plan_streams(demands)
     assert plan["hopeless"].index == 0
-    # a keeps 40 ms: 40 x (1 + 0.05 x 1.43) = 42.9 ms beside the 5 ms stream.
+    # a keeps 40 ms: it waits for half the 5 ms stream's frames now and then.
     assert plan["a"].index == 3
-    assert shared_ms(plan, demands)["a"] == pytest.approx(42.857, abs=1e-3)
+    assert shared_ms(plan, demands)["a"] == pytest.approx(40.33, abs=0.01)
 
 
 def test_a_stream_whose_frame_rate_is_unknown_counts_as_always_busy():
     demands = {"a": demand(45.0, fps=None), "b": demand(45.0, fps=None)}
     plan = plan_streams(demands)
-    assert plan["a"].slowdown == pytest.approx(2.0)
-    assert [plan[i].index for i in "ab"] == [2, 2]  # 20 ms x 2 fits 45
+    ms = {i: MS[plan[i].index] for i in "ab"}
+    for me, other in ("ab", "ba"):
+        assert plan[me].slowdown == pytest.approx(1 + 0.5 * ms[other] / ms[me])
+    assert all(t <= 45.0 for t in shared_ms(plan, demands).values())
 
 
 def test_the_plan_is_near_the_best_of_every_plan_on_random_devices():
     """Two to four streams of eight branches: the plan is compared with trying
-    every combination under the same model. Measured when written: feasible in
-    267 of 270 feasible devices, 0.011 AP50 per stream below the best."""
+    every combination under the same model. On 300 such devices when written:
+    a plan that fits on all 293 where one exists, 0.015 AP50 per stream below
+    the best on average, the best itself on 67%."""
     rng = np.random.default_rng(0)
     feasible, found, gaps = 0, 0, []
     for _ in range(150):
@@ -84,7 +89,7 @@ def test_the_plan_is_near_the_best_of_every_plan_on_random_devices():
             for k in range(rng.integers(2, 5))
         }
         ids = sorted(demands)
-        problem = _Problem([demands[i] for i in ids], 1.0)
+        problem = _Problem([demands[i] for i in ids], 0.5)
         every = np.array(list(itertools.product(*map(range, problem.sizes))))
         fits = problem.excess(every) == 0
         if not fits.any():
@@ -130,36 +135,41 @@ def _result(decision, frame, latency_ms) -> FrameResult:
 
 def test_streams_sharing_a_device_plan_cheaper_branches_and_learn_no_false_slowdown():
     """Two schedulers on one share, over detection-only branches, frames at
-    30 fps, planned with the starting margin of 1.15: alone, s416 (8.3 ms, 9.5
-    planned) fits a 10.5 ms SLA; beside each other at s416 both would plan
-    12.7 ms, and s416 beside s320 11.5, so both run s320 (7.3 ms shared).
-    Frames that take what was planned (siblings' slowdown included) leave the
-    correction at 1: the slowdown is not counted again as unexplained
+    30 fps, planned with the starting margin of 1.15. Alone, s416 (8.3 ms, 9.5
+    planned) fits a 10.5 ms SLA. Beside each other at s416 each frame waits for
+    half of the other's now and then: 10.9 ms planned, too much; a switch up to
+    s416 beside s320 needs 10.6 with the 5% switching headroom. So both run
+    s320. Frames that take what was planned (the siblings' slowdown included)
+    leave the correction at 1: the slowdown is not counted again as unexplained
     contention."""
     sla_ms = 10.5
     every_frame = [b for b in space() if b.sampling_interval == 1]
     share = DeviceShare(replan_s=0.0)
-    alone, *pair = [
-        AdaptivePolicy(
+    policies = {
+        name: AdaptivePolicy(
             profile_models(),
             every_frame,
             feedback=LatencyFeedback(),
-            share=share if name else None,
+            share=share if name != "alone" else None,
             stream_id=name,
         )
-        for name in ["", "a", "b"]
-    ]
-    for index in range(4):
+        for name in ["alone", "a", "b"]
+    }
+    running = dict.fromkeys(policies)
+    for index in range(8):
         frame = _frame(index)
-        for policy in [alone, *pair]:
-            decision = policy.decide(DecisionContext(frame, sla_ms, None, ()))
+        for name, policy in policies.items():
+            context = DecisionContext(frame, sla_ms, running[name], ())
+            decision = policy.decide(context)
+            running[name] = decision.branch
             policy.observe(_result(decision, frame, decision.latency_ms))
-    assert decision.details["shared_slowdown"] > 1.1
-    assert decision.latency_ms <= sla_ms
-    assert str(alone.decide(DecisionContext(frame, sla_ms, None, ())).branch) == (
-        "yolox_nano/s416/si1"
-    )
-    assert [
-        str(p.decide(DecisionContext(frame, sla_ms, None, ())).branch) for p in pair
-    ] == ["yolox_nano/s320/si1"] * 2
-    assert [p.feedback.factor("detect") for p in pair] == pytest.approx([1.0, 1.0])
+            if name != "alone":
+                assert decision.latency_ms <= sla_ms
+    assert {name: str(branch) for name, branch in running.items()} == {
+        "alone": "yolox_nano/s416/si1",
+        "a": "yolox_nano/s320/si1",
+        "b": "yolox_nano/s320/si1",
+    }
+    assert decision.details["shared_slowdown"] == pytest.approx(1.086, abs=1e-3)
+    factors = [policies[name].feedback.factor("detect") for name in "ab"]
+    assert factors == pytest.approx([1.0, 1.0])
