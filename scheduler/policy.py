@@ -193,7 +193,7 @@ class AdaptivePolicy:
             # group is one detection frame, after which the content is known.
             mean_ms = np.where(self._si > 1, np.inf, mean_ms)
         check_ms = self._check_ms(mean_ms * margin, running)
-        allotment = self._allot(check_ms, mean_ms, accuracy, context.sla_ms)
+        allotment = self._allot(check_ms, mean_ms, accuracy, context.sla_ms, running)
         index = self._choose(
             check_ms, accuracy, allotment.sla_ms, running, allotment.ceiling_ms
         )
@@ -236,10 +236,18 @@ class AdaptivePolicy:
             check_ms[running] = planned_ms[running]
         return check_ms
 
-    def _allot(self, check_ms, expected_ms, accuracy, sla_ms) -> Allotment:
-        """This stream's part of the device's joint plan (all of it when alone)."""
+    def _allot(self, check_ms, expected_ms, accuracy, sla_ms, running) -> Allotment:
+        """This stream's part of the device's joint plan (all of it when alone).
+
+        The running branch counts ``hysteresis_ap`` more in the plan, as in the
+        choice: else streams alike (one camera model, one scene) trade which of
+        them gives way at every plan, and all of them switch all the time.
+        """
         if self.share is None:
             return Allotment(sla_ms, float("inf"), 1.0, -1)
+        if running is not None:
+            accuracy = accuracy.copy()
+            accuracy[running] += self.hysteresis_ap
         fps = self._source_rate.fps
         demand = StreamDemand(check_ms, expected_ms, accuracy, sla_ms, fps)
         return self.share.allot(self.stream_id, demand)

@@ -1,9 +1,10 @@
 """Streams planned together or alone: ``python -m approxrt.serve.joint_bench``.
 
 One daemon runs ``--streams`` adaptive streams of the same looping video, each
-with ``--sla-ms``, for ``--seconds`` after every stream has started, twice:
-with the device's streams planned together (`DeviceShare`, the default) and
-with each stream treating its siblings as contention it learns from latency
+with ``--sla-ms``, for ``--seconds`` after every stream has started, in two
+modes, alternating ``--repeats`` times (this machine drifts between runs): with
+the device's streams planned together (`DeviceShare`, the default) and with
+each stream treating its siblings as contention it learns from latency
 (``plan_streams_together: false``). Reported per mode and stream, from each
 stream's events: groups and frames over the SLA, mean latency, the predicted
 AP50 of the branches chosen, frames processed and dropped. Writes a Markdown
@@ -95,14 +96,14 @@ def write_report(path: Path, command: str, sla_ms: float, results: dict) -> None
         "",
         f"Command (from the repository root): `{command}`",
         "",
-        "| mode | stream | frames | dropped | groups over SLA | frames over SLA "
+        "| run | stream | frames | dropped | groups over SLA | frames over SLA "
         "| mean ms | predicted AP50 | planned slowdown | branches used |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for mode, streams in results.items():
+    for run, streams in results.items():
         for name, s in streams.items():
             lines.append(
-                f"| {mode} | {name} | {s['frames']} | {s['dropped']} "
+                f"| {run} | {name} | {s['frames']} | {s['dropped']} "
                 f"| {s['groups_over_sla']:.1%} | {s['frames_over_sla']:.1%} "
                 f"| {s['mean_ms']:.1f} | {s['predicted_ap50']:.3f} "
                 f"| {s['shared_slowdown']:.2f} | {s['branches_used']} |"
@@ -112,11 +113,32 @@ def write_report(path: Path, command: str, sla_ms: float, results: dict) -> None
             for k in ("groups_over_sla", "predicted_ap50", "frames")
         }
         lines.append(
-            f"| {mode} | **all** | {mean['frames']:.0f} (mean) | "
+            f"| {run} | **all** | {mean['frames']:.0f} (mean) | "
             f"| **{mean['groups_over_sla']:.1%}** | | "
             f"| **{mean['predicted_ap50']:.3f}** | | |"
         )
-    lines += ["", f"SLA {sla_ms:g} ms per stream (mean per group of frames)."]
+    lines += [
+        "",
+        f"SLA {sla_ms:g} ms per stream (mean per group of frames).",
+        "",
+        "| mode | runs | groups over SLA (mean of streams, per run) "
+        "| predicted AP50 (per run) | branches used (per run) |",
+        "|---|---|---|---|---|",
+    ]
+    for mode in MODES:
+        runs = [streams for run, streams in results.items() if run.startswith(mode)]
+        over, ap, used = (
+            ", ".join(
+                fmt.format(np.mean([s[key] for s in streams.values()]))
+                for streams in runs
+            )
+            for key, fmt in (
+                ("groups_over_sla", "{:.2%}"),
+                ("predicted_ap50", "{:.3f}"),
+                ("branches_used", "{:.0f}"),
+            )
+        )
+        lines.append(f"| {mode} | {len(runs)} | {over} | {ap} | {used} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -127,18 +149,21 @@ def write_report(path: Path, command: str, sla_ms: float, results: dict) -> None
 @click.option("--streams", default=3, show_default=True)
 @click.option("--sla-ms", default=30.0, show_default=True)
 @click.option("--seconds", default=120.0, show_default=True)
+@click.option("--repeats", default=1, show_default=True)
 @click.option("--report", default="docs/benchmarks/daemon_joint.md", show_default=True)
-def main(models, profile, video, streams, sla_ms, seconds, report):
+def main(models, profile, video, streams, sla_ms, seconds, repeats, report):
     """Run both modes and write the report (see the module docstring)."""
     command = shlex.join(["python", "-m", "approxrt.serve.joint_bench", *sys.argv[1:]])
     results = {}
     with tempfile.TemporaryDirectory(prefix="approxrt-joint-") as tmp:
-        for mode, together in MODES.items():
-            workdir = Path(tmp) / mode
-            workdir.mkdir()
-            results[mode] = run_mode(
-                workdir, together, models, profile, video, streams, sla_ms, seconds
-            )
+        for repeat in range(1, repeats + 1):
+            for mode, together in MODES.items():
+                run = f"{mode} #{repeat}"
+                workdir = Path(tmp) / f"{mode}{repeat}"
+                workdir.mkdir()
+                results[run] = run_mode(
+                    workdir, together, models, profile, video, streams, sla_ms, seconds
+                )
     write_report(Path(report), command, sla_ms, results)
     print(Path(report).read_text())
 

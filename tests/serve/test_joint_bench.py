@@ -20,13 +20,13 @@ def test_both_modes_run_and_every_stream_is_scored(tmp_path, models_dir, pets_vi
     run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     rows = re.findall(
-        r"^\| (together|alone) \| (cam\d) \| (\d+) \|", report.read_text(), re.M
+        r"^\| (together|alone) #1 \| (cam\d) \| (\d+) \|", report.read_text(), re.M
     )
     assert {(mode, cam) for mode, cam, _ in rows} == {
         (mode, cam) for mode in ("together", "alone") for cam in ("cam0", "cam1")
     }
     assert all(int(frames) > 0 for _, _, frames in rows)
     slowdowns = re.findall(
-        r"^\| together \| cam\d \|.*\| ([\d.]+) \| \d+ \|$", report.read_text(), re.M
+        r"^\| together #1 \| cam\d \|.*\| ([\d.]+) \| \d+ \|$", report.read_text(), re.M
     )
     assert [float(s) > 1.0 for s in slowdowns] == [True, True]  # each sees the other
