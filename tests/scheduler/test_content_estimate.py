@@ -1,0 +1,46 @@
+"""The live content features the scheduler predicts accuracy from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from approxrt.branch import Branch
+from approxrt.detections import Detections
+from approxrt.frame import Frame
+from approxrt.result import FrameResult
+from approxrt.scheduler.content import ContentEstimate
+
+BRANCH = Branch.parse("yolox_nano/s320/si4/kcf/ds1")
+
+
+def _result(index: int, x: float, detected: bool, track_id: int = 7) -> FrameResult:
+    boxes = Detections(
+        xyxy=np.array([[x, 100, x + 40, 180]]),
+        confidence=np.array([0.9]),
+        class_id=np.array([0]),
+        tracker_id=np.array([track_id]),
+    )
+    frame = Frame(np.zeros((360, 480, 3), np.uint8), index, index / 10)
+    return FrameResult(frame, boxes, BRANCH, detected, {}, 1.0)
+
+
+def test_speed_is_the_detector_boxes_motion_per_frame_not_the_trackers():
+    """A person walking 2 px a frame, detected every 4th frame; the tracker's
+    boxes in between stand still and jump back (a tracker losing it)."""
+    content = ContentEstimate(min_confidence=0.3, frames=1.0)  # no averaging
+    for index in range(0, 40):
+        detected = index % 4 == 0
+        x = 2.0 * index if detected else 2.0 * (index - index % 4)
+        content.update(_result(index, x, detected))
+    assert content.current.object_speed_px == pytest.approx(2.0)
+
+
+def test_dropped_frames_are_not_motion_and_a_new_person_is_not_a_jump():
+    content = ContentEstimate(min_confidence=0.3, frames=1.0)
+    content.update(_result(0, 0.0, True))
+    content.update(_result(6, 18.0, True))  # frames 1-5 dropped: 3 px a frame
+    assert content.current.object_speed_px == pytest.approx(3.0)
+    content.update(_result(7, 300.0, True, track_id=8))  # someone else
+    assert content.current.object_speed_px == pytest.approx(3.0)
+    assert list(content._detected) == [8]  # the one that left is forgotten
