@@ -3,9 +3,9 @@
 One daemon runs ``--streams`` adaptive streams of the same looping video, each
 with ``--sla-ms``, for ``--seconds`` after every stream has started, in two
 modes, alternating ``--repeats`` times (this machine drifts between runs): with
-the device's streams planned together (`DeviceShare`, the default) and with
-each stream treating its siblings as contention it learns from latency
-(``plan_streams_together: false``). Reported per mode and stream, from each
+the device's streams planned together (`DeviceShare`,
+``plan_streams_together: true``) and with each stream treating its siblings as
+contention it learns from latency (the default). Reported per mode and stream, from each
 stream's events: groups and frames over the SLA, mean latency, the predicted
 AP50 of the branches chosen, frames processed and dropped. Writes a Markdown
 report.

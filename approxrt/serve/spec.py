@@ -108,9 +108,10 @@ class ServeSettings(BaseModel):
         None  # adaptive streams' profile, as `run --profile`; else calibration
     )
     token_file: str | None = None  # the API's bearer token (else $APPROXRT_API_TOKEN)
-    # Plan the adaptive streams together (scheduler/device_share.py); false: each
-    # stream sees its siblings only as contention (the comparison's baseline).
-    plan_streams_together: bool = True
+    # Plan the adaptive streams together (scheduler/device_share.py). Off by
+    # default: on a 2-core CPU it did no better than streams that learn their
+    # siblings' load from latency (docs/benchmarks/daemon_joint.md).
+    plan_streams_together: bool = False
     streams: list[StreamSpec] = Field(default_factory=list)
     mqtt: MqttSpec | None = None  # no broker: no MQTT output
     # Frames waiting for inference per stream; older ones are dropped (counted).
