@@ -219,9 +219,11 @@ class AdaptivePolicy:
             details={
                 "margin": margin,
                 "shared_slowdown": allotment.slowdown,
-                # 0: no branch fitted, this is the fastest (the events show when).
+                # 0: the chosen branch, margin included, is planned over the SLA
+                # (none fitted and this is the fastest; the events show when).
                 "fits": float(
-                    allotment.sla_ms is None or check_ms[index] <= allotment.sla_ms
+                    allotment.sla_ms is None
+                    or mean_ms[index] * margin <= allotment.sla_ms
                 ),
                 "objects": content.objects,
                 "scheduler_ms": (perf_counter() - start) * 1e3,

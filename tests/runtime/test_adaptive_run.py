@@ -55,8 +55,10 @@ def test_every_decision_is_logged_with_its_prediction_and_the_sla_holds_the_choi
     for event in decisions[1:]:  # the first decision knows nothing of the scene
         predicted = event["predicted"]
         # Under load (measured latency feeds back) none may fit: the fastest runs.
-        fits = predicted["latency_ms"] * predicted["margin"] <= 6
-        assert predicted["fits"] == float(fits)
+        # (Events round to 4 decimals: a plan within 0.01 ms of the SLA is not judged.)
+        planned_ms = predicted["latency_ms"] * predicted["margin"]
+        if abs(planned_ms - 6) > 0.01:
+            assert predicted["fits"] == float(planned_ms < 6)
         assert 0 < predicted["accuracy"] <= 1 and predicted["scheduler_ms"] > 0
         assert {"cpu", "slowdown_detect", "slowdown_track"} <= set(event["contention"])
     # The first group is a lone detection frame: nothing is known of the scene.
