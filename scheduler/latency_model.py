@@ -109,6 +109,11 @@ class BranchLatencyModel:
         self.association = association
         self.overhead = overhead
         self.switching = switching or SwitchingModel.free()
+        # The last (contention, coefficients): a decision predicts twice at one
+        # level (every branch, then the chosen one with one more object), and the
+        # OS sensor's level holds between its reads. One tuple, so streams that
+        # share the model never see a key with another's coefficients.
+        self._last_at: tuple[ContentionLevels | None, dict] | None = None
         self.heldout_error_: dict = {}
         groups = overhead.surfaces_.index(["detect", "track"], "overhead")
         self._overhead_groups = groups
@@ -227,6 +232,14 @@ class BranchLatencyModel:
 
     def _coefficients_at(self, contention: ContentionLevels | None) -> dict:
         """Each stage's ``(groups, features)`` coefficients at ``contention``."""
+        last = self._last_at
+        if last is not None and last[0] == contention:
+            return last[1]
+        at = self._blend(contention)
+        self._last_at = (contention, at)
+        return at
+
+    def _blend(self, contention: ContentionLevels | None) -> dict:
         stages: dict[str, SurfaceModel | None] = {
             "detector": self.detector,
             "tracker": self.tracker,

@@ -463,3 +463,19 @@ def test_a_malformed_dict_is_refused_naming_the_model_and_key(spoil, message):
     spoil(spoiled)
     with pytest.raises(ModelFormatError, match=message):
         BranchLatencyModel.from_dict(spoiled)
+
+
+def test_predictions_at_alternating_levels_match_a_fresh_model():
+    """The model keeps the last level's blended coefficients: switching levels
+    back and forth must give what a model that never cached gives."""
+    from hand_profile import latency_model, space
+
+    cached = latency_model()
+    for cpu in [0.0, 2.0, 0.0, 1.0, 1.0]:
+        level = ContentionLevels(cpu)
+        got = cached.predict(space(), level, 8.0, 60.0, (480, 360))["gof_mean"]
+        fresh = latency_model().predict(space(), level, 8.0, 60.0, (480, 360))
+        np.testing.assert_array_equal(got, fresh["gof_mean"])
+    busy = cached.predict(space(), ContentionLevels(2.0), 8.0, 60.0, (480, 360))
+    idle = cached.predict(space(), ContentionLevels(0.0), 8.0, 60.0, (480, 360))
+    assert (busy["gof_mean"] > idle["gof_mean"]).all()
