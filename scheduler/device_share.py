@@ -174,14 +174,13 @@ class _Problem:
             self.frontier_expected[k, : len(frontier)] = demand.expected_ms[frontier]
             self.frontier_ap[k, : len(frontier)] = demand.accuracy[frontier]
         self.fps = np.array([d.fps or np.inf for d in demands])
-        self.sla = np.array([_reachable_sla(d) for d in demands])
-        # A stream that cannot fit stays at its fastest (its SLA counts for none).
-        self.pinned = np.array(
-            [d.sla_ms is not None and d.planned_ms.min() > d.sla_ms for d in demands]
-        )
         self.plain_sla = np.array(
             [np.inf if d.sla_ms is None else d.sla_ms for d in demands]
         )
+        # A stream whose fastest branch alone misses its SLA runs that branch,
+        # and its SLA counts for none: its siblings are not slowed for it.
+        self.pinned = np.array([d.planned_ms.min() for d in demands]) > self.plain_sla
+        self.sla = np.where(self.pinned, np.inf, self.plain_sla)
         self.overlap = overlap
         self._rows = np.arange(len(demands))
 
@@ -267,11 +266,3 @@ def _frontier(demand: StreamDemand) -> np.ndarray:
     keep = np.r_[True, demand.accuracy[order][1:] > best_so_far[:-1]]
     kept = order[keep & np.isfinite(demand.planned_ms[order])]
     return kept if len(kept) else order[:1]
-
-
-def _reachable_sla(demand: StreamDemand) -> float:
-    """The SLA, or inf where even the fastest branch alone misses it: such a
-    stream runs its fastest branch, and its siblings are not slowed for it."""
-    if demand.sla_ms is None or demand.planned_ms.min() > demand.sla_ms:
-        return np.inf
-    return demand.sla_ms
