@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from conftest import make_detections
 
-from approxrt.branches.trackers.opencv_trackers import find_factory
+from approxrt.branches.trackers.opencv_trackers import (
+    fast_dft_rect,
+    fast_dft_side,
+    find_factory,
+)
 from approxrt.branches.trackers.registry import TRACKERS, make_tracker
 from approxrt.detections import Detections, box_iou
 from approxrt.frame import Frame
@@ -184,6 +188,41 @@ def test_every_tracker_follows_a_translated_real_frame(kind, downsample, pets_fr
     np.testing.assert_allclose(
         centre_shift, np.tile(shift_px, (2, 1)), atol=1.5 * downsample
     )
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "expected"),
+    [
+        (109, 720, 108),
+        (113, 720, 108),
+        (101, 720, 100),
+        (97, 720, 96),
+        (125, 720, 125),
+        (7, 720, 6),  # a tie: the shorter
+        (710, 720, 720),
+        (700, 700, 675),  # the nearer one, 720, would leave the image
+        (2, 2, 2),
+    ],
+)
+def test_fast_dft_side_takes_the_nearest_length_of_factors_2_3_5(side, limit, expected):
+    assert fast_dft_side(side, limit) == expected
+
+
+def test_fast_dft_rect_keeps_the_centre_and_stays_inside_the_image():
+    assert fast_dft_rect((600, 300, 109, 113), 1280, 720) == (600, 302, 108, 108)
+    # At the right border the window shifts left rather than leave the image.
+    assert fast_dft_rect((1220, 300, 59, 113), 1280, 720) == (1220, 302, 60, 108)
+    assert fast_dft_rect((1221, 300, 59, 113), 1280, 720) == (1220, 302, 60, 108)
+
+
+def test_kcf_reports_the_seeded_box_size_about_the_tracked_centre(pets_frames):
+    image = pets_frames[39]
+    # Sides of prime length (23 x 53 px): KCF tracks a 24 x 54 window.
+    boxes = np.array([[235, 108, 258, 161]], np.float32)
+    tracker = make_tracker("kcf")
+    tracker.update(make_detections(boxes), Frame(image, 0, 0.0))
+    tracked = tracker.update(None, Frame(image, 1, 0.1))
+    np.testing.assert_allclose(tracked.xyxy, boxes, atol=1.0)
 
 
 @pytest.mark.parametrize(
