@@ -86,6 +86,11 @@ class Config(BaseModel):
     flow_grid_px: int = PositiveInt
     flow_min_motion_px: float = Field(ge=0)
 
+    batch_streams: bool
+    batch_max_frames: int = PositiveInt
+    batch_wait_ms: float = Field(ge=0)
+    batch_timeout_s: float = Field(gt=0)
+
     warmup_runs: int = Field(ge=0)
     sla_ms: float | None = Field(default=None, gt=0)
     max_frames: int | None = Field(default=None, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from approxrt.branch import Branch
+from approxrt.branches.batching import BatchSettings
 from approxrt.branches.detectors.base import Detector, PostprocessConfig
 from approxrt.branches.detectors.onnx_session import OnnxDetector
 from approxrt.branches.detectors.registry import detector_class
@@ -84,9 +85,22 @@ def tracker_factory(config: Config) -> TrackerFactory:
 def build_model_pool(config: Config, branches: Iterable[Branch] = ()) -> ModelPool:
     """A pool loading detectors with ``config``'s files and device; the detectors
     ``branches`` use are loaded now, others when a stream first needs them."""
-    pool = ModelPool(load=lambda name: build_detector(name, config))
+    pool = ModelPool(
+        load=lambda name: build_detector(name, config),
+        batching=batch_settings(config),
+    )
     pool.require(dict.fromkeys(validate_branch(b).detector for b in branches))
     return pool
+
+
+def batch_settings(config: Config) -> BatchSettings | None:
+    """How a pool batches concurrent streams' frames; None when ``batch_streams``
+    is off."""
+    if not config.batch_streams:
+        return None
+    return BatchSettings(
+        config.batch_max_frames, config.batch_wait_ms, config.batch_timeout_s
+    )
 
 
 def build_kernel(

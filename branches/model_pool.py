@@ -4,7 +4,9 @@ Every stream's kernel holds the same pool, so adding a stream never loads weight
 twice. Streams run in threads of their own: a detector that is not thread-safe
 (Faster R-CNN writes its knobs into the model) is called under a lock of its own,
 so two streams on one such detector take turns; thread-safe ones (ONNX Runtime
-sessions) run concurrently.
+sessions) run concurrently. With ``batching`` set, a detector that can run
+batches (the torch route on CUDA) is called through a `DetectorBatcher`: the
+frames streams ask for at once go through one batched call.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from time import perf_counter
 import numpy as np
 
 from approxrt.branch import DetectorKnobs
+from approxrt.branches.batching import BatchSettings, DetectorBatcher
 from approxrt.branches.detectors.base import Detector
 from approxrt.detections import Detections
 
@@ -30,16 +33,21 @@ class ModelPool:
         detectors: detectors already loaded, by family name.
         load: loads a family by name; `require` calls it for the ones missing.
             Without it, only ``detectors`` are available.
+        batching: batch concurrent streams' frames on detectors that can run
+            batches; None calls every detector one frame at a time.
     """
 
     def __init__(
         self,
         detectors: Mapping[str, Detector] | None = None,
         load: DetectorLoader | None = None,
+        batching: BatchSettings | None = None,
     ) -> None:
         self._load = load
+        self.batching = batching
         self._detectors: dict[str, Detector] = {}
         self._locks: dict[str, contextlib.AbstractContextManager] = {}
+        self._batchers: dict[str, DetectorBatcher] = {}
         self._warmed: set[tuple[str, DetectorKnobs, tuple[int, ...]]] = set()
         self._loading: dict[str, threading.Lock] = {}
         # Guards the dictionaries above while streams are added concurrently.
@@ -92,10 +100,14 @@ class ModelPool:
     ) -> tuple[Detections, dict[str, float]]:
         """Run detector ``name`` at ``knobs`` on ``image``, each stage timed in ms.
 
-        Time spent waiting for another stream's turn on the detector is not in
-        the stages (the caller's wall clock still sees it).
+        Time spent waiting for another stream's turn on the detector, or for a
+        batch to fill, is not in the stages (the caller's wall clock still sees
+        it); a batched frame's stages are those of the call that held it.
         """
         detector = self.get(name)
+        batcher = self.batcher(name)
+        if batcher is not None:
+            return batcher.detect(image, knobs)
         with self._locks[name]:
             start = perf_counter()
             prepared = detector.preprocess(image, knobs)
@@ -109,6 +121,11 @@ class ModelPool:
             "infer": (inferred - preprocessed) * 1e3,
             "postprocess": (postprocessed - inferred) * 1e3,
         }
+
+    def batcher(self, name: str) -> DetectorBatcher | None:
+        """The batcher detector ``name`` is called through, or None."""
+        with self._guard:
+            return self._batchers.get(name)
 
     def warmup(
         self,
@@ -130,13 +147,19 @@ class ModelPool:
             detector = self.get(name)
             with self._locks[name]:
                 detector.warmup([knobs], image, runs=runs)
+            batcher = self.batcher(name)
+            if batcher is not None:
+                batcher.warmup(knobs, image)
             with self._guard:
                 self._warmed.add(key)
 
     def _add(self, name: str, detector: Detector) -> None:
         self._detectors[name] = detector
-        self._locks[name] = (
-            contextlib.nullcontext()
-            if getattr(detector, "thread_safe", False)
-            else threading.Lock()
-        )
+        batched = self.batching is not None and getattr(detector, "batchable", False)
+        if getattr(detector, "thread_safe", False) and not batched:
+            self._locks[name] = contextlib.nullcontext()
+            return
+        lock = threading.Lock()
+        self._locks[name] = lock
+        if batched:
+            self._batchers[name] = DetectorBatcher(detector, lock, self.batching)

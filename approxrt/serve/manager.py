@@ -26,7 +26,7 @@ from approxrt.branches.model_pool import ModelPool
 from approxrt.config import Config
 from approxrt.decision import BranchPolicy
 from approxrt.loop import FixedBranch
-from approxrt.pipeline import build_detector, build_kernel
+from approxrt.pipeline import batch_settings, build_detector, build_kernel
 from approxrt.scheduler.device_share import DeviceShare
 from approxrt.serve.frames import FrameFeed, is_live
 from approxrt.serve.metrics import DaemonMetrics
@@ -55,7 +55,7 @@ class StreamManager:
         self.settings = settings
         self.config = config
         self.metrics = DaemonMetrics()
-        self.pool = ModelPool(load=self._load_detector)
+        self.pool = ModelPool(load=self._load_detector, batching=batch_settings(config))
         self._streams: dict[str, StreamWorker] = {}
         self._models = None  # adaptive streams' profile models, loaded on first use
         self.share = DeviceShare() if settings.plan_streams_together else None

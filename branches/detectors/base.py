@@ -70,6 +70,9 @@ class Detector(ABC):
     # Whether several threads may run this detector at once; the model pool puts
     # a lock around detectors that say no (e.g. knobs stored on the model).
     thread_safe: ClassVar[bool] = False
+    # Whether `detect_batch_timed` runs several frames in one call; the model pool
+    # batches concurrent streams' frames only for detectors that say yes.
+    batchable: bool = False
 
     # "pretrained" or "random"; random weights are for latency work only.
     weights: str = "pretrained"

@@ -17,6 +17,7 @@ traced module without a graph, ``"graph"`` (the default) replays the graph.
 from __future__ import annotations
 
 from pathlib import Path
+from time import perf_counter
 from typing import ClassVar
 
 import numpy as np
@@ -165,6 +166,7 @@ class CudaOnnxDetector(Detector):
         self.family = family
         self.name = family.name
         self.gpu_family = GPU_FAMILIES[family.name]
+        self.batchable = self.gpu_family.batchable
         self.postprocess_config = postprocess_config or PostprocessConfig()
         self.rect_input = (
             family.default_rect_input if rect_input is None else rect_input
@@ -228,6 +230,35 @@ class CudaOnnxDetector(Detector):
         Raises:
             ValueError: no frames, a bad frame, or frames of different sizes.
         """
+        return self.detect_batch_timed(images, knobs)[0]
+
+    def detect_batch_timed(
+        self, images: list[np.ndarray], knobs: DetectorKnobs
+    ) -> tuple[list[Detections], dict[str, float]]:
+        """`detect_batch`, with the call's stages in ms: ``preprocess`` (copy in),
+        ``infer`` (the graph: resize, network, decode) and ``postprocess``
+        (threshold, NMS, boxes back to the frames)."""
+        image_hw = self._check_batch(images, knobs)
+        if is_empty(images[0]):
+            stage_ms = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
+            return [Detections.empty() for _ in images], stage_ms
+        start = perf_counter()
+        runner = self.runner(len(images), image_hw, knobs)
+        runner.load(images)
+        loaded = perf_counter()
+        raw = runner.run()
+        ran = perf_counter()
+        found = self._select(raw, [image_hw] * len(images), runner.geometry.scale_xy)
+        return found, {
+            "preprocess": (loaded - start) * 1e3,
+            "infer": (ran - loaded) * 1e3,
+            "postprocess": (perf_counter() - ran) * 1e3,
+        }
+
+    def _check_batch(
+        self, images: list[np.ndarray], knobs: DetectorKnobs
+    ) -> tuple[int, int]:
+        """The frames' one ``(height, width)``; a ValueError says what is wrong."""
         self.check_knobs(knobs)
         if not images:
             raise ValueError("detect_batch: no frames given")
@@ -238,18 +269,13 @@ class CudaOnnxDetector(Detector):
             raise ValueError(
                 f"detect_batch: frames must share one size, got {sorted(sizes)}"
             )
-        if len(images) > 1 and not self.gpu_family.batchable:
+        if len(images) > 1 and not self.batchable:
             raise ValueError(
                 f"detect_batch: {self.name}'s graph runs one frame at a time (its "
                 "channel shuffle folds the batch into export-time constants)"
             )
         (image_hw,) = sizes
-        if is_empty(images[0]):
-            return [Detections.empty() for _ in images]
-        runner = self.runner(len(images), image_hw, knobs)
-        runner.load(images)
-        raw = runner.run()
-        return self._select(raw, [image_hw] * len(images), runner.geometry.scale_xy)
+        return image_hw
 
     def _select(
         self,
