@@ -84,18 +84,16 @@ def tracker_factory(config: Config) -> TrackerFactory:
 
 def build_model_pool(config: Config, branches: Iterable[Branch] = ()) -> ModelPool:
     """A pool loading detectors with ``config``'s files and device; the detectors
-    ``branches`` use are loaded now, others when a stream first needs them."""
-    pool = ModelPool(
-        load=lambda name: build_detector(name, config),
-        batching=batch_settings(config),
-    )
+    ``branches`` use are loaded now, others when a stream first needs them. It
+    runs frame by frame: only the daemon, where streams share it, batches."""
+    pool = ModelPool(load=lambda name: build_detector(name, config))
     pool.require(dict.fromkeys(validate_branch(b).detector for b in branches))
     return pool
 
 
 def batch_settings(config: Config) -> BatchSettings | None:
-    """How a pool batches concurrent streams' frames; None when ``batch_streams``
-    is off."""
+    """How the daemon's pool batches concurrent streams' frames; None when
+    ``batch_streams`` is off."""
     if not config.batch_streams:
         return None
     return BatchSettings(
