@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from itertools import product
 
+import latency_tables
 import numpy as np
 import pandas as pd
+from latency_tables import FIT_LEVELS, FRAMES, HELDOUT_LEVELS, levels_of
 
 from approxrt.branch import Branch
 from approxrt.profile_schema import TABLES
 from approxrt.scheduler.accuracy_model import knob_columns
 
-FIT_LEVELS = [(c, m) for c in (0.0, 1.0, 2.0) for m in (0.0, 3000.0)]
-HELDOUT_LEVELS = [(0.5, 0.0), (1.5, 1500.0)]
-FRAMES = [(480, 360), (1280, 720)]
 KERNELS = [("yolox_nano", s) for s in (224, 320, 416, 512)] + [("fastestdet", 352)]
 TRACKERS = ("medianflow", "kcf")
 DOWNSAMPLES = (1, 2)
@@ -66,17 +65,6 @@ def overhead_ms(detected, cpu, membw):
     return (0.08 if detected else 0.03) * slowdown((1.0, 1.2, 1.6), cpu, membw, 0.0)
 
 
-def _levels(row):
-    cpu, membw = row
-    return {
-        "cpu": cpu,
-        "membw_mbps": membw,
-        "gpu_pct": 0.0,
-        "cpu_measured": cpu,
-        "membw_measured_mbps": membw,
-    }
-
-
 def _samples(rng, ms, count):
     return ms * np.exp(rng.normal(0, NOISE, count))
 
@@ -94,7 +82,7 @@ def detector_table(rng, samples=15):
                     "proposals": 0,
                     "frame_w": w,
                     "frame_h": h,
-                    **_levels(level),
+                    **levels_of(*level),
                     "preprocess_ms": 0.1 * ms,
                     "infer_ms": 0.8 * ms,
                     "postprocess_ms": 0.1 * ms,
@@ -105,30 +93,9 @@ def detector_table(rng, samples=15):
 
 
 def tracker_table(rng, samples=6):
-    rows = []
-    for tracker, ds, phase, level, (w, h) in product(
-        TRACKERS, DOWNSAMPLES, ("seed", "update"), FIT_LEVELS + HELDOUT_LEVELS, FRAMES
-    ):
-        idle = level == (0.0, 0.0)
-        objects = OBJECTS if idle else (OBJECTS[0], OBJECTS[-1])
-        for n, size in product(objects, SIZES_AT_720P):
-            size_px = size * w / 1280
-            truth = tracker_ms(tracker, ds, phase, n, size_px, w, h, *level)
-            for ms in _samples(rng, truth, samples):
-                rows.append(
-                    {
-                        "tracker": tracker,
-                        "downsample": ds,
-                        "phase": phase,
-                        "objects": n,
-                        "object_size_px": size_px,
-                        "frame_w": w,
-                        "frame_h": h,
-                        **_levels(level),
-                        "ms": ms,
-                    }
-                )
-    return pd.DataFrame(rows, columns=TABLES["latency/tracker"])
+    return latency_tables.tracker_table(
+        rng, tracker_ms, TRACKERS, DOWNSAMPLES, OBJECTS, SIZES_AT_720P, samples, NOISE
+    )
 
 
 def small_tables(rng):
@@ -137,11 +104,11 @@ def small_tables(rng):
         for n, m in product(OBJECTS, OBJECTS):
             for ms in _samples(rng, association_ms(n, m, *level), 5):
                 association.append(
-                    {"objects": n, "previous_objects": m, **_levels(level), "ms": ms}
+                    {"objects": n, "previous_objects": m, **levels_of(*level), "ms": ms}
                 )
         for detected in (True, False):
             for ms in _samples(rng, overhead_ms(detected, *level), 20):
-                overhead.append({"detected": detected, **_levels(level), "ms": ms})
+                overhead.append({"detected": detected, **levels_of(*level), "ms": ms})
         for (a, sa), (b, sb) in product(KERNELS[:3], KERNELS[:3]):
             if (a, sa) != (b, sb):
                 switching.append(
@@ -152,7 +119,7 @@ def small_tables(rng):
                         "to_detector": b,
                         "to_input_size": sb,
                         "to_proposals": 0,
-                        **_levels(level),
+                        **levels_of(*level),
                         "extra_ms": 2.0 + sb / 100 + rng.normal(0, 0.2),
                     }
                 )
@@ -208,7 +175,7 @@ def branches_table(rng):
                 "frame_h": h,
                 "objects_mean": n,
                 "object_size_px": size,
-                **_levels(level),
+                **levels_of(*level),
                 "detect_frame_ms": detect,
                 "track_frame_ms": track,
                 "gof_mean_ms": gof,

@@ -6,9 +6,11 @@ import json
 import time
 from itertools import product
 
+import latency_tables
 import numpy as np
 import pandas as pd
 import pytest
+from latency_tables import FIT_LEVELS, FRAMES, HELDOUT_LEVELS, levels_of
 
 from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
@@ -23,9 +25,6 @@ from approxrt.scheduler.latency_model import (
 )
 from approxrt.scheduler.model_io import ModelFormatError
 
-FIT_LEVELS = [(c, m) for c in (0.0, 1.0, 2.0) for m in (0.0, 3000.0)]
-HELDOUT_LEVELS = [(0.5, 0.0), (1.5, 1500.0)]
-FRAMES = [(480, 360), (1280, 720)]
 KERNELS = [("yolox_nano", s) for s in (224, 320, 416, 512, 640)] + [
     ("fastestdet", s) for s in (288, 352, 416)
 ]
@@ -40,16 +39,6 @@ def duty_cycle(cpu, factors):
 
 def convex(cpu, _factors):
     return 1 + 0.45 * cpu + 0.2 * cpu**2
-
-
-def levels_of(cpu, membw):
-    return {
-        "cpu": cpu,
-        "membw_mbps": membw,
-        "gpu_pct": 0.0,
-        "cpu_measured": cpu,
-        "membw_measured_mbps": membw,
-    }
 
 
 def detector_table(rng, cpu_shape=duty_cycle, samples=15, sigma=0.08):
@@ -94,29 +83,9 @@ def tracker_truth(tracker, ds, phase, n, size, w, h, cpu, membw):
 
 
 def tracker_table(rng, samples=6, sigma=0.05):
-    rows = []
-    for tracker, ds, phase, (cpu, membw), (w, h) in product(
-        TRACKERS, (1, 2, 4), ("seed", "update"), FIT_LEVELS + HELDOUT_LEVELS, FRAMES
-    ):
-        objects = (1, 5, 15, 40) if (cpu, membw) == (0.0, 0.0) else (1, 40)
-        for n, size in product(objects, (40, 120)):
-            size_px = size * w / 1280
-            truth = tracker_truth(tracker, ds, phase, n, size_px, w, h, cpu, membw)
-            for ms in truth * np.exp(rng.normal(0, sigma, samples)):
-                rows.append(
-                    {
-                        "tracker": tracker,
-                        "downsample": ds,
-                        "phase": phase,
-                        "objects": n,
-                        "object_size_px": size_px,
-                        "frame_w": w,
-                        "frame_h": h,
-                        **levels_of(cpu, membw),
-                        "ms": ms,
-                    }
-                )
-    return pd.DataFrame(rows, columns=TABLES["latency/tracker"])
+    return latency_tables.tracker_table(
+        rng, tracker_truth, TRACKERS, (1, 2, 4), samples=samples, sigma=sigma
+    )
 
 
 def fitting_rows(table):

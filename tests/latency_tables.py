@@ -1,0 +1,71 @@
+"""Synthetic latency tables of known truth, shaped as the profiler writes them.
+
+Shared by the stage models' tests (`tests/scheduler`) and the fit step's
+(`tests/profiler/fit_tables.py`); each passes its own truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import product
+
+import numpy as np
+import pandas as pd
+
+from approxrt.profile_schema import TABLES
+
+FIT_LEVELS = [(c, m) for c in (0.0, 1.0, 2.0) for m in (0.0, 3000.0)]
+HELDOUT_LEVELS = [(0.5, 0.0), (1.5, 1500.0)]
+FRAMES = [(480, 360), (1280, 720)]
+
+
+def levels_of(cpu: float, membw: float) -> dict[str, float]:
+    """The contention columns of a row at one level, as reached exactly."""
+    return {
+        "cpu": cpu,
+        "membw_mbps": membw,
+        "gpu_pct": 0.0,
+        "cpu_measured": cpu,
+        "membw_measured_mbps": membw,
+    }
+
+
+def tracker_table(
+    rng: np.random.Generator,
+    truth: Callable[..., float],
+    trackers: Sequence[str],
+    downsamples: Sequence[int],
+    objects: Sequence[int] = (1, 5, 15, 40),
+    sizes_at_720p: Sequence[int] = (40, 120),
+    samples: int = 6,
+    sigma: float = 0.05,
+) -> pd.DataFrame:
+    """``latency/tracker`` rows: the full grid of objects x sizes when idle, only
+    the fewest and most objects at other levels (as the profiler measures).
+
+    ``truth(tracker, ds, phase, n, size_px, w, h, cpu, membw)`` gives a cell's
+    ms; each sample is it times log-normal noise of ``sigma``.
+    """
+    rows = []
+    for tracker, ds, phase, level, (w, h) in product(
+        trackers, downsamples, ("seed", "update"), FIT_LEVELS + HELDOUT_LEVELS, FRAMES
+    ):
+        counts = objects if level == (0.0, 0.0) else (objects[0], objects[-1])
+        for n, size in product(counts, sizes_at_720p):
+            size_px = size * w / 1280
+            ms = truth(tracker, ds, phase, n, size_px, w, h, *level)
+            for sample in ms * np.exp(rng.normal(0, sigma, samples)):
+                rows.append(
+                    {
+                        "tracker": tracker,
+                        "downsample": ds,
+                        "phase": phase,
+                        "objects": n,
+                        "object_size_px": size_px,
+                        "frame_w": w,
+                        "frame_h": h,
+                        **levels_of(*level),
+                        "ms": sample,
+                    }
+                )
+    return pd.DataFrame(rows, columns=TABLES["latency/tracker"])
