@@ -9,8 +9,10 @@ batch 1/4/8), ``frame`` (host frame -> detections with ids, per size; batched
 calls), ``breakdown`` (torch profiler, before/after), ``accuracy`` (person AP50 on
 PETS per family and size: ONNX Runtime CPU, torch FP32, torch FP16), ``frcnn``
 (Faster R-CNN, backbone in a CUDA graph), ``contention`` (GPU load 25/50/75%
-read through NVML, and a detector's slowdown at each). Each prints a table and
-the JSON keeps every number.
+read through NVML, and a detector's slowdown at each), and from `gpu_streams`:
+``daemon_streams``, ``paced_streams`` (streams sharing a kernel, batched and
+not) and ``batch_precision`` (network batch ratios by precision and layout).
+Each prints its rows and the JSON keeps every number.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from approxrt.branch import DetectorKnobs
-from approxrt.branches.detectors import gpu_breakdown
+from approxrt.branches.detectors import gpu_breakdown, gpu_streams
 from approxrt.branches.detectors.cuda_detector import CudaOnnxDetector
 from approxrt.branches.detectors.fastestdet import FastestDetDetector
 from approxrt.branches.detectors.gpu_timing import graphed, median_ms, read_frames
@@ -58,6 +60,9 @@ PARTS = (
     "accuracy",
     "frcnn",
     "contention",
+    "daemon_streams",
+    "paced_streams",
+    "batch_precision",
 )
 BATCHES = (1, 4, 8)
 
@@ -177,16 +182,24 @@ ROUTES = {
 
 
 def part_accuracy(
-    models: Path, frames: list[np.ndarray], gt_path: Path, routes: list[str]
+    models: Path,
+    frames: list[np.ndarray],
+    gt_path: Path,
+    routes: list[str],
+    kernels: set[str] | None = None,
 ) -> list[dict]:
-    """Person AP50 on the whole video per route, and each pass's ms per frame."""
+    """Person AP50 on the whole video per route, and each pass's ms per frame;
+    ``kernels`` (``"fastestdet/416"``, ...) limits the settings scored."""
     from approxrt.branches.detectors.gpu_accuracy import pets_ap50
 
     rows = []
     for name, family in FAMILIES.items():
+        sizes = [s for s in SIZES[name] if not kernels or f"{name}/{s}" in kernels]
+        if not sizes:
+            continue
         path = models / f"{name}.onnx"
         detectors = {route: ROUTES[route](family, path) for route in routes}
-        for size in SIZES[name]:
+        for size in sizes:
             row = {"detector": name, "size": size}
             for route, detector in detectors.items():
                 started = time.perf_counter()
@@ -210,8 +223,20 @@ def part_accuracy(
     default=",".join(ROUTES),
     help=f"Comma-separated routes the accuracy part scores ({', '.join(ROUTES)}).",
 )
+@click.option(
+    "--accuracy-kernels",
+    default="",
+    help="Comma-separated detector/size settings the accuracy part scores, e.g. "
+    "fastestdet/416; empty scores every one.",
+)
 def main(
-    models: str, video: str, gt: str, out: str, parts: str, accuracy_routes: str
+    models: str,
+    video: str,
+    gt: str,
+    out: str,
+    parts: str,
+    accuracy_routes: str,
+    accuracy_kernels: str,
 ) -> None:
     """Run the chosen parts on CUDA device 0 and write every number to OUT."""
     chosen = [p.strip() for p in parts.split(",") if p.strip()]
@@ -229,6 +254,7 @@ def main(
             f"unknown routes {unknown_routes}; valid: {list(ROUTES)}",
             param_hint="--accuracy-routes",
         )
+    kernels = {k.strip() for k in accuracy_kernels.split(",") if k.strip()}
     models_dir, gt_path = Path(models), Path(gt)
     frames = read_frames(Path(video))
     run_part = {
@@ -236,9 +262,12 @@ def main(
         "inference": lambda: part_inference(models_dir, frames[0]),
         "frame": lambda: part_frame(models_dir, frames[:200]),
         "breakdown": lambda: gpu_breakdown.breakdown(models_dir, frames[:100]),
-        "accuracy": lambda: part_accuracy(models_dir, frames, gt_path, routes),
+        "accuracy": lambda: part_accuracy(models_dir, frames, gt_path, routes, kernels),
         "frcnn": lambda: gpu_breakdown.frcnn_graphs(frames[:50]),
         "contention": lambda: gpu_breakdown.contention(models_dir, frames[:200]),
+        "daemon_streams": lambda: gpu_streams.daemon_streams(models_dir, frames[:400]),
+        "paced_streams": lambda: gpu_streams.paced_streams(models_dir, frames[:200]),
+        "batch_precision": lambda: gpu_streams.batch_precision(models_dir, frames[0]),
     }
     results: dict = {
         "device": torch.cuda.get_device_name(0),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The commands behind docs/benchmarks/gpu.md, run from the repository root on a machine
 # with an NVIDIA GPU, torch, torchvision, onnx2torch and nvidia-ml-py (pip install
-# '.[gpu]'). Stages (any of, in order): tests (the GPU tests), bench (the benchmark
-# parts; PARTS and ROUTES choose), runs (approxrt run --device cuda + eval for BRANCHES,
-# then the GPU latency profile).
+# '.[gpu]'). Stages (any of, in order): tests (the GPU tests; TESTS chooses), bench
+# (the benchmark parts; PARTS, ROUTES and ACCURACY_KERNELS choose), runs (approxrt run
+# --device cuda + eval for BRANCHES, then the GPU latency profile).
 #   DATA=../shared/data OUT=gpu_out docs/benchmarks/gpu_run.sh tests bench runs
 set -uo pipefail
 DATA=${DATA:-../shared/data}
@@ -11,6 +11,11 @@ OUT=${OUT:-gpu_out}
 PETS=$DATA/video/pets09_s2l1
 PARTS=${PARTS:-conversion,inference,frame,breakdown,frcnn,contention,accuracy}
 ROUTES=${ROUTES:-onnxruntime_cpu,torch_cuda_tf32,torch_cuda_fp32,torch_cuda_fp16}
+ACCURACY_KERNELS=${ACCURACY_KERNELS:-}  # e.g. fastestdet/416; empty = every setting
+TESTS=${TESTS:-tests/branches/test_onnx_gpu.py tests/profiler/test_gpu_contention_levels.py \
+  tests/branches/test_onnx_torch_route.py tests/branches/test_onnx_without_torch.py \
+  tests/branches/test_detector_batching.py tests/serve/test_batched_streams.py \
+  tests/scheduler/test_gpu_signals.py}
 BRANCHES=${BRANCHES:-yolox_nano/s416/si1 nanodet_m/s320/si1 fastestdet/s352/si1}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 APPROXRT_SHARED_DATA=$DATA
@@ -21,15 +26,16 @@ for stage in "$@"; do
   tests)
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$LOG"
     python3 -c 'import torch, torchvision, onnxruntime as o; print("torch", torch.__version__, "torchvision", torchvision.__version__, "onnxruntime", o.__version__, o.get_available_providers())' | tee -a "$LOG"
-    timeout 200 python3 -m pytest -q -rfs -p no:cacheprovider -W ignore::DeprecationWarning \
-      -W ignore::UserWarning tests/branches/test_onnx_gpu.py \
-      tests/profiler/test_gpu_contention_levels.py tests/branches/test_onnx_torch_route.py \
-      tests/branches/test_onnx_without_torch.py 2>&1 | tail -40 | tee -a "$LOG"
+    # shellcheck disable=SC2086 # TESTS is a list of paths
+    timeout "${TESTS_S:-200}" python3 -m pytest -q -rfs -p no:cacheprovider \
+      -W ignore::DeprecationWarning -W ignore::UserWarning $TESTS 2>&1 | tail -40 \
+      | tee -a "$LOG"
     ;;
   bench)
     timeout "${BENCH_S:-380}" python3 -W ignore -m approxrt.branches.detectors.gpu_benchmark \
       --models "$DATA/models" --video "$PETS/video.avi" --gt "$PETS/gt/gt.txt" \
-      --out "$OUT/gpu_results.json" --parts "$PARTS" --accuracy-routes "$ROUTES" 2>&1 \
+      --out "$OUT/gpu_results.json" --parts "$PARTS" --accuracy-routes "$ROUTES" \
+      --accuracy-kernels "$ACCURACY_KERNELS" 2>&1 \
       | grep -v -i "warn\|pos_axes_slices" | tee -a "$LOG"
     ;;
   runs)
