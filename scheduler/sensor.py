@@ -10,7 +10,9 @@ Read at each decision, cheaply (a few /proc reads, at most every
   machine has sees the missing ones as busy; throttled time is reported;
 - **pressure stall** (``/proc/pressure/cpu`` and ``memory``, ``some avg10``):
   reported, and a sign of contention the core count does not show;
-- **GPU utilisation** through NVML when a GPU is present.
+- **GPU utilisation and memory** through NVML when a GPU and nvidia-ml-py are
+  present (`NvmlGpu`): the level is the others' utilisation, this process's own
+  taken off where the driver says it; without NVML there are no GPU fields.
 
 What the OS cannot see (memory-bandwidth contention, a program the profile
 never met) shows up in latency residuals, which `LatencyFeedback` turns into
@@ -26,6 +28,7 @@ from time import monotonic
 import psutil
 
 from approxrt.contention import ContentionLevels
+from approxrt.scheduler.nvml_signals import NvmlGpu
 
 _CGROUP = Path("/sys/fs/cgroup")
 
@@ -41,7 +44,7 @@ class ContentionSensor:
             (1 = no smoothing). Several readings are averaged so one busy
             instant does not swing the plan, and a step still shows within a
             second.
-        gpu: read NVML's utilisation of GPU 0 (when a GPU and pynvml exist).
+        gpu: read GPU 0 through NVML (when a GPU and nvidia-ml-py exist).
     """
 
     min_interval_s: float = 0.2
@@ -52,7 +55,7 @@ class ContentionSensor:
     def __post_init__(self) -> None:
         self._process = psutil.Process()
         self._cores = psutil.cpu_count() or 1
-        self._nvml = _nvml_handle() if self.gpu else None
+        self._nvml = NvmlGpu.open() if self.gpu else None
         self._last_read = 0.0
         self._previous = self._snapshot()
         self._levels: ContentionLevels | None = None  # the first reading stands alone
@@ -101,8 +104,10 @@ class ContentionSensor:
             "psi_cpu_some_avg10": _pressure("cpu"),
             "psi_memory_some_avg10": _pressure("memory"),
         }
-        gpu = _nvml_utilisation(self._nvml) if self._nvml is not None else 0.0
-        self.signals["gpu_util_pct"] = gpu
+        gpu = 0.0
+        if self._nvml is not None:
+            self.signals |= self._nvml.read()
+            gpu = self.signals["gpu_other_util_pct"]
         a, old = self.smoothing, self._levels
         if old is not None:
             cpu, gpu = (1 - a) * old.cpu + a * cpu, (1 - a) * old.gpu_pct + a * gpu
@@ -137,19 +142,3 @@ def _cgroup_throttled_s() -> float:
     except (OSError, ValueError):
         pass
     return 0.0
-
-
-def _nvml_handle():
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return pynvml.nvmlDeviceGetHandleByIndex(0)
-    except Exception:  # no driver, no GPU, no pynvml: the sensor reads no GPU
-        return None
-
-
-def _nvml_utilisation(handle) -> float:
-    import pynvml
-
-    return float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
