@@ -5,10 +5,12 @@ if it were alone. Requests for one kernel (the same knobs and frame shape) queue
 together; the first caller leads: it waits up to ``wait_ms`` for the other
 streams that used this kernel in the last second (never when it is the only
 one), takes up to ``max_frames`` queued frames and runs them in one
-`detect_batch_timed` call, and every caller gets its own frame's detections. A
-batch is padded to a power of two (1, 2, 4, 8...) so that the graph route needs
-one CUDA graph per padded size, all captured at warm-up, rather than one per
-count. While a batch runs, the next callers queue, so a busy GPU batches more.
+`detect_batch_timed` call, and every caller gets its own frame's detections.
+While a batch runs, the next callers queue, so a busy GPU batches even with no
+wait; that is the default, as a wait costs its length at camera rates, where
+the other streams' frames seldom come (gpu.md measures both). A batch is padded
+to a power of two (1, 2, 4, 8...) so that the graph route needs one CUDA graph
+per padded size, all captured at warm-up, rather than one per count.
 
 Failures never hang a stream: a bad frame or knob is refused to its caller alone
 before it queues; an error in a batched call is raised in every caller of that
@@ -44,14 +46,14 @@ class BatchSettings:
         max_frames: most frames in one call; raising it serves more streams per
             call at a longer call.
         wait_ms: longest a leading frame waits for the other active streams'
-            frames; raising it makes fuller batches and adds up to this much
-            latency when a stream is late.
+            frames; raising it makes fuller batches on a saturated GPU and adds
+            up to this much latency when the others' frames do not come.
         timeout_s: longest a caller waits for its detections before a
             `TimeoutError` (a stuck device must not hang a stream).
     """
 
     max_frames: int = 8
-    wait_ms: float = 1.0
+    wait_ms: float = 0.0
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:

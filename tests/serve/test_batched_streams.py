@@ -37,7 +37,7 @@ def pets_folder(tmp_path, pets_video):
 def test_the_daemon_batches_by_default_and_can_be_told_not_to(models_dir):
     config = load_config(models_dir=str(models_dir), download=False)
     assert StreamManager(ServeSettings(), config).pool.batching == BatchSettings(
-        max_frames=8, wait_ms=1.0, timeout_s=10.0
+        max_frames=8, wait_ms=0.0, timeout_s=10.0
     )
     unbatched = config.replace(batch_streams=False)
     assert batch_settings(unbatched) is None
