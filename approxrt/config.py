@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -63,6 +63,7 @@ class Config(BaseModel):
     cache_dir: str | None
     download: bool
     device: str
+    gpu_precision: Literal["tf32", "fp32", "fp16"]
     num_threads: int = Field(ge=0)
     random_weights: bool
 

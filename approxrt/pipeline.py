@@ -45,6 +45,7 @@ def build_detector(name: str, config: Config) -> Detector:
                 postprocess,
                 device=torch_device(config.device),
                 rect_input=rect_input,
+                precision=config.gpu_precision,
             )
         return family(
             model_path,

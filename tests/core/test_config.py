@@ -78,3 +78,10 @@ def test_config_is_frozen():
     config = load_config()
     with pytest.raises(ValueError):
         config.sla_ms = 10
+
+
+def test_gpu_precision_is_one_of_the_torch_routes_arithmetics():
+    assert load_config().gpu_precision == "tf32"
+    assert load_config(gpu_precision="fp16").gpu_precision == "fp16"
+    with pytest.raises(ValueError, match=r"gpu_precision.*got 'fp64'"):
+        load_config(gpu_precision="fp64")
