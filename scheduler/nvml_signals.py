@@ -29,6 +29,7 @@ class NvmlGpu:
         self.pynvml = pynvml
         self.pid = os.getpid()
         self._last_sample_us = 0  # NVML returns the per-process samples since this
+        self._own_pct = 0.0
 
     @classmethod
     def open(cls, index: int = 0) -> NvmlGpu | None:
@@ -58,18 +59,23 @@ class NvmlGpu:
         }
 
     def _own_util_pct(self) -> float:
-        """Mean ``smUtil`` of this process's samples since the last read; 0 when
-        it ran nothing, NaN when the driver keeps no per-process samples."""
+        """Mean ``smUtil`` of this process's samples since the last read (0 when
+        others' samples came and none of its own), NaN when the driver keeps no
+        per-process samples."""
         nvml = self.pynvml
         try:
             samples = nvml.nvmlDeviceGetProcessUtilization(
                 self.handle, self._last_sample_us
             )
         except nvml.NVMLError as error:
-            if error.value == nvml.NVML_ERROR_NOT_FOUND:  # no samples since then
-                return 0.0
+            if error.value == nvml.NVML_ERROR_NOT_FOUND:
+                # No process has a new sample yet (they come less often than the
+                # sensor reads): the last share still stands.
+                return self._own_pct
             return float("nan")
-        if samples:
-            self._last_sample_us = max(s.timeStamp for s in samples)
+        if not samples:
+            return self._own_pct
+        self._last_sample_us = max(s.timeStamp for s in samples)
         own = [s.smUtil for s in samples if s.pid == self.pid]
-        return sum(own) / len(own) if own else 0.0
+        self._own_pct = sum(own) / len(own) if own else 0.0
+        return self._own_pct

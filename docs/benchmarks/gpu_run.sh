@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The commands behind docs/benchmarks/gpu.md, run from the repository root on a machine
 # with an NVIDIA GPU, torch, torchvision, onnx2torch and nvidia-ml-py (pip install
-# '.[gpu]'). Stages (any of, in order): tests (the GPU tests; TESTS chooses), bench
+# '.[gpu]'), or with `setup` first on a machine that has only torch: it installs the
+# wheels in WHEELS (onnx2torch, pydantic and its three, paho-mqtt, pooch, platformdirs,
+# and approxrt's own, from `pip wheel --no-deps -w out/wheels .`) into /tmp/site.
+# Stages (any of, in order): setup, tests (the GPU tests; TESTS chooses), bench
 # (the benchmark parts; PARTS, ROUTES and ACCURACY_KERNELS choose), runs (approxrt run
 # --device cuda + eval for BRANCHES, then the GPU latency profile).
 #   DATA=../shared/data OUT=gpu_out docs/benchmarks/gpu_run.sh tests bench runs
@@ -23,6 +26,14 @@ LOG=$OUT/log.txt
 
 for stage in "$@"; do
   case $stage in
+  setup)
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site "${WHEELS:-out/wheels}"/*.whl || exit 1
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    # From the repository root the source folder approxrt/ shadows the installed
+    # package, and lacks the subpackages that live beside it: link them in.
+    for part in branches profiler scheduler; do ln -sfn "../$part" "approxrt/$part"; done
+    ;;
   tests)
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$LOG"
     python3 -c 'import torch, torchvision, onnxruntime as o; print("torch", torch.__version__, "torchvision", torchvision.__version__, "onnxruntime", o.__version__, o.get_available_providers())' | tee -a "$LOG"
@@ -61,6 +72,6 @@ PY
     approxrt profile show "$OUT/profile" 2>&1 | tee "$OUT/profile_show.txt" | tail -40
     tar czf "$OUT/profile.tgz" -C "$OUT" profile
     ;;
-  *) echo "unknown stage $stage (tests, bench, runs)"; exit 2 ;;
+  *) echo "unknown stage $stage (setup, tests, bench, runs)"; exit 2 ;;
   esac
 done

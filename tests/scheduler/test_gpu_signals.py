@@ -88,5 +88,5 @@ def test_this_process_own_gpu_work_is_not_counted_as_contention():
     signals = sensor.signals
     if signals["gpu_own_util_pct"] != signals["gpu_own_util_pct"]:  # NaN
         pytest.skip("the driver keeps no per-process utilisation samples here")
-    assert signals["gpu_util_pct"] > 50, signals
-    assert levels.gpu_pct < 20, signals
+    assert signals["gpu_util_pct"] > 50, str(signals)
+    assert levels.gpu_pct < 20, str(signals)
