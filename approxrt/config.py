@@ -64,6 +64,7 @@ class Config(BaseModel):
     download: bool
     device: str
     gpu_precision: Literal["tf32", "fp32", "fp16"]
+    cuda_graphs: bool
     num_threads: int = Field(ge=0)
     random_weights: bool
 

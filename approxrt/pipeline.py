@@ -46,6 +46,7 @@ def build_detector(name: str, config: Config) -> Detector:
                 device=torch_device(config.device),
                 rect_input=rect_input,
                 precision=config.gpu_precision,
+                mode="graph" if config.cuda_graphs else "traced",
             )
         return family(
             model_path,
@@ -62,6 +63,7 @@ def build_detector(name: str, config: Config) -> Detector:
         models_dir=config.models_dir,
         cache_dir=config.cache_dir,
         download=config.download,
+        graphs=config.cuda_graphs,
     )
 
 

@@ -8,11 +8,12 @@ FP16), ``inference`` (YOLOX-nano network per size: eager, traced, graph; graph a
 batch 1/4/8), ``frame`` (host frame -> detections with ids, per size; batched
 calls), ``breakdown`` (torch profiler, before/after), ``accuracy`` (person AP50 on
 PETS per family and size: ONNX Runtime CPU, torch FP32, torch FP16), ``frcnn``
-(Faster R-CNN, backbone in a CUDA graph), ``contention`` (GPU load 25/50/75%
-read through NVML, and a detector's slowdown at each), and from `gpu_streams`:
-``daemon_streams``, ``paced_streams`` (streams sharing a kernel, batched and
-not) and ``batch_precision`` (network batch ratios by precision and layout).
-Each prints its rows and the JSON keeps every number.
+(Faster R-CNN, backbone alone in a CUDA graph), ``frcnn_detector`` (the
+detector's whole frame, graphed vs eager, see `gpu_frcnn`), ``contention``
+(GPU load 25/50/75% read through NVML, and a detector's slowdown at each), and
+from `gpu_streams`: ``daemon_streams``, ``paced_streams`` (streams sharing a
+kernel, batched and not) and ``batch_precision`` (network batch ratios by
+precision and layout). Each prints its rows and the JSON keeps every number.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from approxrt.branch import DetectorKnobs
-from approxrt.branches.detectors import gpu_breakdown, gpu_streams
+from approxrt.branches.detectors import gpu_breakdown, gpu_frcnn, gpu_streams
 from approxrt.branches.detectors.cuda_detector import CudaOnnxDetector
 from approxrt.branches.detectors.fastestdet import FastestDetDetector
 from approxrt.branches.detectors.gpu_timing import graphed, median_ms, read_frames
@@ -59,6 +60,7 @@ PARTS = (
     "breakdown",
     "accuracy",
     "frcnn",
+    "frcnn_detector",
     "contention",
     "daemon_streams",
     "paced_streams",
@@ -264,6 +266,7 @@ def main(
         "breakdown": lambda: gpu_breakdown.breakdown(models_dir, frames[:100]),
         "accuracy": lambda: part_accuracy(models_dir, frames, gt_path, routes, kernels),
         "frcnn": lambda: gpu_breakdown.frcnn_graphs(frames[:50]),
+        "frcnn_detector": lambda: gpu_frcnn.frcnn_detector(frames[:50]),
         "contention": lambda: gpu_breakdown.contention(models_dir, frames[:200]),
         "daemon_streams": lambda: gpu_streams.daemon_streams(models_dir, frames[:400]),
         "paced_streams": lambda: gpu_streams.paced_streams(models_dir, frames[:200]),

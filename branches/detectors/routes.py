@@ -68,7 +68,7 @@ def torch_device(device: str) -> str:
 def route_name(detector) -> str:
     """What ran a loaded detector, for ``summary.json``: e.g. ``"onnxruntime
     (CPUExecutionProvider)"``, ``"torch-cuda (graph, fp32, cuda:0)"``,
-    ``"torch (cuda:0)"`` for torchvision's Faster R-CNN."""
+    ``"torch (cuda:0, graphs)"`` for torchvision's Faster R-CNN."""
     detail = getattr(detector, "route_detail", None)
     if detail is not None:
         return detail

@@ -13,6 +13,12 @@ reloads anything. ``GeneralizedRCNN.forward`` is split into the timed stages:
   ``max_detections`` (``roi_heads.postprocess_detections``), rescaling to the frame
   and torchvision's COCO category ids (1..90 with gaps) to contiguous ids.
 
+On CUDA (unless ``graphs=False``) the part with static shapes, from the uint8
+frame to the FPN features, replays one CUDA graph per (input size, frame shape),
+captured on first use (`warmup`); see `frcnn_graph`. Preprocess then only queues
+the frame's copy to the device, and infer replays the graph (normalise, resize,
+pad, backbone, FPN) before the eager RPN and box head. On the CPU nothing changes.
+
 Not thread-safe: the knobs live in the model, so one detector serves one caller.
 """
 
@@ -32,6 +38,7 @@ from torchvision.models import detection as tv_detection
 
 from approxrt.branch import DetectorKnobs
 from approxrt.branches.detectors.base import Detector, PostprocessConfig, Prepared
+from approxrt.branches.detectors.frcnn_graph import GraphedStem
 from approxrt.branches.detectors.postprocess import check_image, is_empty
 from approxrt.branches.models import (
     MODELS,
@@ -94,6 +101,9 @@ class TorchvisionFasterRCNN(Detector):
         models_dir: passed to `resolve_model` for pretrained weights.
         cache_dir: passed to `resolve_model`.
         download: let `resolve_model` download missing weights.
+        graphs: on CUDA, replay a CUDA graph per (input size, frame shape) for
+            the static part (see the module); False runs it eagerly. Ignored
+            on the CPU, where ``self.graphs`` is False.
     """
 
     two_stage: ClassVar[bool] = True
@@ -115,6 +125,7 @@ class TorchvisionFasterRCNN(Detector):
         models_dir: str | Path | None = None,
         cache_dir: str | Path | None = None,
         download: bool = True,
+        graphs: bool = True,
     ) -> None:
         self.postprocess_config = postprocess_config or PostprocessConfig()
         self.device = torch_device(device)
@@ -133,6 +144,26 @@ class TorchvisionFasterRCNN(Detector):
         )
         self.weights = RANDOM if self.weights_path is None else "pretrained"
         self.model = model.eval().to(self.device)
+        self.graphs = graphs and self.device.type == "cuda"
+        self._graph_pool = torch.cuda.graph_pool_handle() if self.graphs else None
+        self._stems: dict[tuple[int, tuple[int, int]], GraphedStem] = {}
+
+    @property
+    def route_detail(self) -> str:
+        """What ran, for ``summary.json``: e.g. ``"torch (cuda:0, graphs)"``."""
+        return f"torch ({self.device}{', graphs' if self.graphs else ''})"
+
+    @property
+    def graph_settings(self) -> list[tuple[int, tuple[int, int]]]:
+        """The (input size, frame shape) settings with a captured graph."""
+        return list(self._stems)
+
+    def _stem(self, input_size: int, image_hw: tuple[int, int]) -> GraphedStem:
+        """The setting's graph, captured on first use (knobs already applied)."""
+        key = (input_size, image_hw)
+        if key not in self._stems:
+            self._stems[key] = GraphedStem(self.model, image_hw, self._graph_pool)
+        return self._stems[key]
 
     @classmethod
     def knob_problem(cls, knobs: DetectorKnobs) -> str | None:
@@ -184,7 +215,9 @@ class TorchvisionFasterRCNN(Detector):
         """``(h, w, 3) uint8`` BGR frame to a normalised, resized, padded batch of 1.
 
         ``Prepared.inputs`` is torchvision's ``ImageList`` (None for a zero-area
-        frame); ``scale`` is network pixels per frame pixel.
+        frame); ``scale`` is network pixels per frame pixel. With graphs it is
+        the graph's static input, filled when `infer` replays the graph, and
+        ``extra["stem"]`` is the `GraphedStem`.
         """
         self.check_knobs(knobs)
         check_image(image)
@@ -192,6 +225,11 @@ class TorchvisionFasterRCNN(Detector):
         if is_empty(image):
             return Prepared(None, knobs, image_hw)
         self._apply(knobs)
+        if self.graphs:
+            stem = self._stem(knobs.input_size, image_hw)
+            stem.load(image)
+            scale = stem.images.image_sizes[0][0] / image_hw[0]
+            return Prepared(stem.images, knobs, image_hw, scale, {"stem": stem})
         with torch.inference_mode():
             pixels = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
             rgb = pixels.permute(2, 0, 1).flip(0).float().div_(255.0)
@@ -200,13 +238,20 @@ class TorchvisionFasterRCNN(Detector):
         return Prepared(images, knobs, image_hw, scale)
 
     def infer(self, prepared: Prepared) -> dict[str, Any] | None:
-        """Backbone, RPN and box head; returns logits, deltas and proposals."""
+        """Backbone, RPN and box head; returns logits, deltas and proposals.
+
+        With graphs, the replay (normalise, resize, pad, backbone, FPN) comes
+        first and the RPN and box head run eagerly on its outputs.
+        """
         if prepared.inputs is None:
             return None
         self._apply(prepared.knobs)
         model, images = self.model, prepared.inputs
         with torch.inference_mode():
-            features = model.backbone(images.tensors)
+            if "stem" in prepared.extra:
+                features = prepared.extra["stem"].run()
+            else:
+                features = model.backbone(images.tensors)
             if isinstance(features, torch.Tensor):
                 features = OrderedDict([("0", features)])
             proposals, _ = model.rpn(images, features)

@@ -12,13 +12,14 @@ set -uo pipefail
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-gpu_out}
 PETS=$DATA/video/pets09_s2l1
-PARTS=${PARTS:-conversion,inference,frame,breakdown,frcnn,contention,accuracy}
+PARTS=${PARTS:-conversion,inference,frame,breakdown,frcnn,frcnn_detector,contention,accuracy}
 ROUTES=${ROUTES:-onnxruntime_cpu,torch_cuda_tf32,torch_cuda_fp32,torch_cuda_fp16}
 ACCURACY_KERNELS=${ACCURACY_KERNELS:-}  # e.g. fastestdet/416; empty = every setting
 TESTS=${TESTS:-tests/branches/test_onnx_gpu.py tests/profiler/test_gpu_contention_levels.py \
   tests/branches/test_onnx_torch_route.py tests/branches/test_onnx_without_torch.py \
   tests/branches/test_detector_batching.py tests/serve/test_batched_streams.py \
-  tests/scheduler/test_gpu_signals.py}
+  tests/scheduler/test_gpu_signals.py tests/branches/test_frcnn_cuda.py \
+  tests/branches/test_frcnn_graphs_cuda.py}
 BRANCHES=${BRANCHES:-yolox_nano/s416/si1 nanodet_m/s320/si1 fastestdet/s352/si1}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 APPROXRT_SHARED_DATA=$DATA

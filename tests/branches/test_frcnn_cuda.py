@@ -48,7 +48,9 @@ def test_auto_device_runs_every_knob_setting_on_cuda(frame):
         assert len(raw["proposals"][0]) == proposals
         detections = detector.postprocess(raw, prepared)
         assert isinstance(detections.xyxy, np.ndarray) and len(detections) > 0
-        assert (detections.xyxy[:, 2] <= frame.shape[1]).all()
+        # Boxes clipped at the network input's border come back to the frame's
+        # through a float32 ratio: up to a float rounding past it.
+        assert (detections.xyxy[:, 2] <= frame.shape[1] + 1e-3).all()
 
 
 def test_cuda_computes_the_same_network_as_the_cpu(frame, exact_float32):
@@ -58,6 +60,8 @@ def test_cuda_computes_the_same_network_as_the_cpu(frame, exact_float32):
     cuda.model.load_state_dict(cpu.model.state_dict())
     knobs = DetectorKnobs(320, 100)
     on_cpu, on_cuda = cpu.preprocess(frame, knobs), cuda.preprocess(frame, knobs)
+    # With graphs (the default on CUDA) the replay in infer fills the input.
+    cuda.infer(on_cuda)
     torch.testing.assert_close(
         on_cuda.inputs.tensors.cpu(), on_cpu.inputs.tensors, rtol=0, atol=1e-5
     )
