@@ -68,8 +68,10 @@ def test_latency_is_measured_under_the_contention_asked_for(profile_dir):
     assert set(detector.cpu) == {0.0, 1.0, 2.0}  # fitted 0 and 2, held out 1
     loaded = detector[detector.cpu == 2.0]
     idle = detector[detector.cpu == 0.0]
-    # The workers share both cores with the detector, so they reach less than 2.
-    assert loaded.cpu_measured.min() > 0.5, "the generator's workers really ran"
+    # The workers share both cores with the detector, so they reach less than 2;
+    # other programs take more (0.40 of a core was measured here beside a
+    # profile's two replay workers). Idle workers would read 0.
+    assert loaded.cpu_measured.min() > 0.2, "the generator's workers really ran"
     assert idle.cpu_measured.max() == 0.0
     # Both cores busy: the detector's two threads each share a core with a spinner.
     assert loaded.total_ms.median() > idle.total_ms.median()
