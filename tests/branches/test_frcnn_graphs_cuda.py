@@ -42,6 +42,8 @@ def pets_frames(pets_video) -> list[np.ndarray]:
 
 
 def graphed_and_eager(family):
+    # Seeded: some untrained draws score nothing above LOW on some frames.
+    torch.manual_seed(0)
     graphed = family("random", LOW, device="cuda")
     eager = family("random", LOW, device="cuda", graphs=False)
     eager.model.load_state_dict(graphed.model.state_dict())
@@ -52,16 +54,18 @@ def graphed_and_eager(family):
 def test_graphed_detections_equal_eager_ones_on_real_frames(family, pets_frames):
     graphed, eager = graphed_and_eager(family)
     assert graphed.graphs and not eager.graphs
+    compared = 0
     for knobs in [DetectorKnobs(224, 100), DetectorKnobs(576, 1000)]:
         for image in pets_frames:
             found, expected = graphed.detect(image, knobs), eager.detect(image, knobs)
-            assert len(expected) > 0
+            compared += len(expected)
             assert len(found) == len(expected)
             np.testing.assert_allclose(found.xyxy, expected.xyxy, rtol=0, atol=1e-3)
             np.testing.assert_allclose(
                 found.confidence, expected.confidence, rtol=0, atol=1e-5
             )
             np.testing.assert_array_equal(found.class_id, expected.class_id)
+    assert compared > 0
     assert len(graphed.graph_settings) == 2
 
 
