@@ -95,11 +95,16 @@ def run_detector_ms(
     return {**timings, "total": sum(timings.values())}
 
 
+def timed(call: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """What ``call(*args)`` returns, and its wall ms."""
+    start = perf_counter()
+    result = call(*args)
+    return result, (perf_counter() - start) * 1e3
+
+
 def timed_ms(call: Callable[..., Any], *args: Any) -> float:
     """Wall ms of ``call(*args)``."""
-    start = perf_counter()
-    call(*args)
-    return (perf_counter() - start) * 1e3
+    return timed(call, *args)[1]
 
 
 def object_size_px(boxes: Detections) -> float:

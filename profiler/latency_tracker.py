@@ -33,23 +33,22 @@ Association: `TrackIdAssigner.assign` of n detections against m previous boxes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
 
 from approxrt.branches.kernel import TrackerFactory
 from approxrt.branches.space import BranchSpace
 from approxrt.branches.trackers.association import TrackIdAssigner
 from approxrt.branches.trackers.base import Tracker
 from approxrt.config import ProfileConfig
-from approxrt.detections import Detections
 from approxrt.profiler.latency_cells import (
     Cell,
     Row,
     Visit,
     guess_tracker_ms,
     object_size_px,
+    timed,
     timed_ms,
 )
 from approxrt.profiler.latency_frames import TrackerScene, TrackerScenes, scaled_size_px
@@ -159,25 +158,18 @@ def _tracker_rows(
     rows = []
     start = perf_counter()
     for updates in rounds:
-        tracked, ms = _timed(tracker.update, seeds, scene.frames[0])
+        tracked, ms = timed(tracker.update, seeds, scene.frames[0])
         rows.append({**base, "phase": "seed", "ms": ms})
         for index in range(1, updates + 1):
             # An update costs the objects still tracked: a lost one is dropped for
-            # good (MOSSE at ds2 loses most 13-px boxes when seeded, and 40 of them
-            # then cost what one does), so its row counts those alive before it.
+            # good (MOSSE at ds2 loses most 13-px boxes when seeded: 40 of them then
+            # cost about what two do), so its row counts those alive before it.
             alive = len(tracked)
-            tracked, ms = _timed(tracker.update, None, scene.frames[index])
+            tracked, ms = timed(tracker.update, None, scene.frames[index])
             rows.append({**base, "objects": alive, "phase": "update", "ms": ms})
             if index >= MIN_UPDATES and perf_counter() - start > CELL_BUDGET_S:
                 break
     return rows
-
-
-def _timed(call: Callable[..., Detections], *args: Any) -> tuple[Detections, float]:
-    """What ``call(*args)`` returns, and its wall ms."""
-    begin = perf_counter()
-    result = call(*args)
-    return result, (perf_counter() - begin) * 1e3
 
 
 def association_cells(
