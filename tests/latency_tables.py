@@ -30,6 +30,41 @@ def levels_of(cpu: float, membw: float) -> dict[str, float]:
     }
 
 
+def detector_table(
+    rng: np.random.Generator,
+    truth: Callable[..., float],
+    kernels: Sequence[tuple[str, int]],
+    samples: int = 15,
+    sigma: float = 0.08,
+) -> pd.DataFrame:
+    """``latency/detector`` rows: every (detector, size) x frame x level.
+
+    ``truth(detector, size, w, h, cpu, membw)`` gives a cell's ms; each sample is
+    it times log-normal noise of ``sigma``, split 10/80/10 over the stages.
+    """
+    rows = []
+    for (detector, size), (w, h), level in product(
+        kernels, FRAMES, FIT_LEVELS + HELDOUT_LEVELS
+    ):
+        ms = truth(detector, size, w, h, *level)
+        for sample in ms * np.exp(rng.normal(0, sigma, samples)):
+            rows.append(
+                {
+                    "detector": detector,
+                    "input_size": size,
+                    "proposals": 0,
+                    "frame_w": w,
+                    "frame_h": h,
+                    **levels_of(*level),
+                    "preprocess_ms": 0.1 * sample,
+                    "infer_ms": 0.8 * sample,
+                    "postprocess_ms": 0.1 * sample,
+                    "total_ms": sample,
+                }
+            )
+    return pd.DataFrame(rows, columns=TABLES["latency/detector"])
+
+
 def tracker_table(
     rng: np.random.Generator,
     truth: Callable[..., float],

@@ -70,26 +70,7 @@ def _samples(rng, ms, count):
 
 
 def detector_table(rng, samples=15):
-    rows = []
-    for (det, size), (w, h), level in product(
-        KERNELS, FRAMES, FIT_LEVELS + HELDOUT_LEVELS
-    ):
-        for ms in _samples(rng, detector_ms(det, size, w, h, *level), samples):
-            rows.append(
-                {
-                    "detector": det,
-                    "input_size": size,
-                    "proposals": 0,
-                    "frame_w": w,
-                    "frame_h": h,
-                    **levels_of(*level),
-                    "preprocess_ms": 0.1 * ms,
-                    "infer_ms": 0.8 * ms,
-                    "postprocess_ms": 0.1 * ms,
-                    "total_ms": ms,
-                }
-            )
-    return pd.DataFrame(rows, columns=TABLES["latency/detector"])
+    return latency_tables.detector_table(rng, detector_ms, KERNELS, samples, NOISE)
 
 
 def tracker_table(rng, samples=6):

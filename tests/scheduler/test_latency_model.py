@@ -14,7 +14,6 @@ from latency_tables import FIT_LEVELS, FRAMES, HELDOUT_LEVELS, levels_of
 
 from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
-from approxrt.profile_schema import TABLES
 from approxrt.scheduler.latency_model import (
     AssociationModel,
     BranchLatencyModel,
@@ -42,29 +41,12 @@ def convex(cpu, _factors):
 
 
 def detector_table(rng, cpu_shape=duty_cycle, samples=15, sigma=0.08):
-    rows = []
-    for (det, size), (w, h), (cpu, membw) in product(
-        KERNELS, FRAMES, FIT_LEVELS + HELDOUT_LEVELS
-    ):
-        scale = {"yolox_nano": 9.0, "fastestdet": 4.0}[det]
+    def truth(detector, size, w, h, cpu, membw):
+        scale = {"yolox_nano": 9.0, "fastestdet": 4.0}[detector]
         idle = scale * (size / 416) ** 2 + 0.6 * w * h / 1e6 + 0.3
-        truth = idle * cpu_shape(cpu, (1.0, 1.6, 2.9)) * (1 + 0.08 * membw / 1000)
-        for ms in truth * np.exp(rng.normal(0, sigma, samples)):
-            rows.append(
-                {
-                    "detector": det,
-                    "input_size": size,
-                    "proposals": 0,
-                    "frame_w": w,
-                    "frame_h": h,
-                    **levels_of(cpu, membw),
-                    "preprocess_ms": 0.0,
-                    "infer_ms": ms,
-                    "postprocess_ms": 0.0,
-                    "total_ms": ms,
-                }
-            )
-    return pd.DataFrame(rows, columns=TABLES["latency/detector"])
+        return idle * cpu_shape(cpu, (1.0, 1.6, 2.9)) * (1 + 0.08 * membw / 1000)
+
+    return latency_tables.detector_table(rng, truth, KERNELS, samples, sigma)
 
 
 def tracker_truth(tracker, ds, phase, n, size, w, h, cpu, membw):
