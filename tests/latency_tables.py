@@ -30,6 +30,25 @@ def levels_of(cpu: float, membw: float) -> dict[str, float]:
     }
 
 
+def switching_row(
+    source: tuple[str, int],
+    target: tuple[str, int],
+    level: tuple[float, float],
+    extra_ms: float,
+) -> dict:
+    """A ``latency/switching`` row: one-stage kernel ``source`` to ``target``."""
+    return {
+        "from_detector": source[0],
+        "from_input_size": source[1],
+        "from_proposals": 0,
+        "to_detector": target[0],
+        "to_input_size": target[1],
+        "to_proposals": 0,
+        **levels_of(*level),
+        "extra_ms": extra_ms,
+    }
+
+
 def detector_table(
     rng: np.random.Generator,
     truth: Callable[..., float],

@@ -16,7 +16,13 @@ from itertools import product
 import latency_tables
 import numpy as np
 import pandas as pd
-from latency_tables import FIT_LEVELS, FRAMES, HELDOUT_LEVELS, levels_of
+from latency_tables import (
+    FIT_LEVELS,
+    FRAMES,
+    HELDOUT_LEVELS,
+    levels_of,
+    switching_row,
+)
 
 from approxrt.branch import Branch
 from approxrt.profile_schema import TABLES
@@ -92,18 +98,8 @@ def small_tables(rng):
                 overhead.append({"detected": detected, **levels_of(*level), "ms": ms})
         for (a, sa), (b, sb) in product(KERNELS[:3], KERNELS[:3]):
             if (a, sa) != (b, sb):
-                switching.append(
-                    {
-                        "from_detector": a,
-                        "from_input_size": sa,
-                        "from_proposals": 0,
-                        "to_detector": b,
-                        "to_input_size": sb,
-                        "to_proposals": 0,
-                        **levels_of(*level),
-                        "extra_ms": 2.0 + sb / 100 + rng.normal(0, 0.2),
-                    }
-                )
+                extra_ms = 2.0 + sb / 100 + rng.normal(0, 0.2)
+                switching.append(switching_row((a, sa), (b, sb), level, extra_ms))
     return {
         "latency/association": pd.DataFrame(association),
         "latency/overhead": pd.DataFrame(overhead),

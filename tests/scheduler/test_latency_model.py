@@ -10,7 +10,13 @@ import latency_tables
 import numpy as np
 import pandas as pd
 import pytest
-from latency_tables import FIT_LEVELS, FRAMES, HELDOUT_LEVELS, levels_of
+from latency_tables import (
+    FIT_LEVELS,
+    FRAMES,
+    HELDOUT_LEVELS,
+    levels_of,
+    switching_row,
+)
 
 from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
@@ -263,19 +269,7 @@ def test_switching_falls_back_to_pairs_into_the_same_kernel_then_to_all_pairs():
         ("yolox_nano", 416, "yolox_nano", 320, -3.0),  # median -1: counts as 0
     ]
     table = pd.DataFrame(
-        [
-            {
-                "from_detector": a,
-                "from_input_size": sa,
-                "from_proposals": 0,
-                "to_detector": b,
-                "to_input_size": sb,
-                "to_proposals": 0,
-                **levels_of(0.0, 0.0),
-                "extra_ms": ms,
-            }
-            for a, sa, b, sb, ms in rows
-        ]
+        [switching_row((a, sa), (b, sb), (0.0, 0.0), ms) for a, sa, b, sb, ms in rows]
     )
     model = SwitchingModel().fit(table)
     costs = model.predict(
