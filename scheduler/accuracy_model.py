@@ -293,8 +293,10 @@ class ContentAccuracyModel:
 
     def content(self, features: Mapping[str, Any]) -> np.ndarray:
         """``(n, content)`` standardised content numbers of scalars or columns,
-        each clipped to the range the model was fitted on."""
+        each clipped to the range the model was fitted on; a number not known
+        yet (NaN, e.g. speed before anything moved) is the profile's mean."""
         raw = np.clip(self._raw_content(features), *self.content_range_)
+        raw = np.where(np.isnan(raw), self.content_mean_, raw)
         return (raw - self.content_mean_) / self.content_std_
 
     def _choose_ridge(
@@ -332,13 +334,26 @@ class ContentAccuracyModel:
         ``frame_w``, ``frame_h`` and, for a heavy model, each heavy feature as a
         vector under its name (or as ``name_0..`` keys).
         """
+        return np.clip(self.score(branches, features), 0.0, 1.0)
+
+    def score(
+        self, branches: Sequence[Branch] | BoundAccuracy, features: Mapping[str, Any]
+    ) -> np.ndarray:
+        """`predict` before clipping to [0, 1]: what a choice should rank by.
+
+        On an easy scene the linear model puts several branches above 1; clipped,
+        they tie, and a policy that breaks ties by speed then takes the cheapest
+        of them. On PETS (about 5 people) the profile's model scored yolox_nano
+        s416, s320 and nanodet_m s416 every frame all 1.00, and the adaptive run
+        detected with fastestdet (AP50 0.75 there, against 0.89).
+        """
         bound = branches if isinstance(branches, BoundAccuracy) else self.bind(branches)
         content = self.content(features)
         if len(content) != 1:
             raise ValueError(
                 f"features: expected one segment's features, got {len(content)}"
             )
-        return np.clip(bound.base + bound.knobs @ (self.theta_ @ content[0]), 0.0, 1.0)
+        return bound.base + bound.knobs @ (self.theta_ @ content[0])
 
     def predict_rows(self, rows: pd.DataFrame) -> np.ndarray:
         """``(n,)`` AP50 of ``accuracy/segments`` rows joined with their features."""

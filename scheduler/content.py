@@ -26,11 +26,18 @@ from approxrt.result import FrameResult
 
 @dataclass(frozen=True)
 class Content:
-    """What the scene holds now (``known`` is False before any result)."""
+    """What the scene holds now (``known`` is False before any result).
+
+    ``object_speed_px`` is NaN until one box has been seen on two detection
+    frames: a speed of 0 would read as a still scene, where the profile rates
+    cheap detectors and long tracking nearly as good as the best (at a PETS
+    start it put fastestdet every frame above yolox_nano s416); NaN makes the
+    accuracy model take the profile's average speed instead.
+    """
 
     objects: float = 0.0
     object_size_px: float = 0.0
-    object_speed_px: float = 0.0
+    object_speed_px: float = float("nan")
     known: bool = False
 
     def features(self, frame_wh: tuple[int, int]) -> dict[str, float]:
@@ -77,7 +84,8 @@ class ContentEstimate:
             self._area_px2 += w * (area - self._area_px2) if old.known else area
         speed = old.object_speed_px
         if moves:
-            speed += w * (float(np.mean(moves)) - speed)
+            move = float(np.mean(moves))
+            speed = move if np.isnan(speed) else speed + w * (move - speed)
         self.current = Content(
             objects=old.objects + w * (len(ids) - old.objects),
             object_size_px=float(np.sqrt(self._area_px2)),

@@ -5,9 +5,13 @@ predicted for it under the sensed contention:
 
 - **Correction**: one factor for detection frames and one per tracker
   (kind and downsample), ``measured / predicted``. A factor rises at once to a
-  reading well above it (contention arrived: the next decision must already
-  plan for it) and relaxes slowly (one quiet frame is no proof the load has
-  gone). A tracker not yet seen is assumed slowed as detection is, and a
+  reading well above it when the frame before was also well above its own
+  (contention arrived: the next decision must already plan for it), and
+  relaxes slowly (one quiet frame is no proof the load has gone). One high
+  frame alone only moves it as a normal reading does: on this VM single frames
+  of an idle PETS run took 1.5-2.5x their prediction (the stream's first frame,
+  page faults, the host), and jumping on each left an idle run planning as if
+  loaded (detection factor 1.86 after the first frame, relaxing over 20). A tracker not yet seen is assumed slowed as detection is, and a
   tracker factor no frame has updated for a while drifts back towards the
   detection factor (which every group of frames refreshes): the load it
   measures likely slows them alike. Per tracker, because the profile errs
@@ -57,6 +61,7 @@ class LatencyFeedback:
     def __post_init__(self) -> None:
         self._ratios: deque[float] = deque(maxlen=self.margin_window)
         self._frames_since: dict[str, int] = {}
+        self._last_frame_high = False
 
     def factor(self, kind: str) -> float:
         """The correction of ``kind`` (`DETECT` or a tracker's ``"kcf/ds2"``)."""
@@ -68,10 +73,12 @@ class LatencyFeedback:
             return
         ratio = float(np.clip(measured_ms / predicted_ms, 0.2, 20.0))
         factor = self.factor(kind)
-        if ratio > factor * self.jump:
+        high = ratio > factor * self.jump
+        if high and self._last_frame_high:
             self.factors[kind] = ratio
         else:
             self.factors[kind] = (1 - self.relax) * factor + self.relax * ratio
+        self._last_frame_high = high
         for other in self._frames_since:
             self._frames_since[other] += 1
         self._frames_since[kind] = 0

@@ -13,6 +13,7 @@ import pytest
 from approxrt.branch import Branch
 from approxrt.scheduler.accuracy_model import (
     AccuracyTable,
+    BoundAccuracy,
     ContentAccuracyModel,
     join_features,
     knob_columns,
@@ -283,3 +284,23 @@ def test_a_malformed_dict_is_refused_naming_the_key(spoil, message):
     spoil(data)
     with pytest.raises(ModelFormatError, match=message):
         ContentAccuracyModel.from_dict(data)
+
+
+def test_unknown_content_is_read_as_the_profiles_mean_and_scores_rank_past_one():
+    segments, features = make_tables(videos=2, segments=6, darkness=False)
+    model = ContentAccuracyModel().fit(segments, features)
+    scene = {"objects": 10, "object_size_px": 60, "frame_w": 1280, "frame_h": 720}
+    unknown = model.content({**scene, "object_speed_px": float("nan")})
+    speed = model.content_names.index("relative_speed")
+    assert unknown[0, speed] == 0.0  # standardised: the profiled mean
+    assert np.isfinite(unknown).all()
+    # A scene the linear model scores above 1 for several branches (base AP50
+    # raised by 0.3): the reported AP50 ties at 1, the score keeps their order.
+    bound = model.bind(space())
+    easy = BoundAccuracy(bound.branches, bound.knobs, bound.base + 0.3)
+    scene = {**scene, "object_speed_px": 1.0}
+    score, ap50 = model.score(easy, scene), model.predict(easy, scene)
+    np.testing.assert_array_equal(ap50, np.clip(score, 0.0, 1.0))
+    above = score > 1
+    assert above.sum() >= 3 and (ap50[above] == 1.0).all()
+    assert len(set(score[above].tolist())) == above.sum()

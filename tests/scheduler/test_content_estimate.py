@@ -44,3 +44,12 @@ def test_dropped_frames_are_not_motion_and_a_new_person_is_not_a_jump():
     content.update(_result(7, 300.0, True, track_id=8))  # someone else
     assert content.current.object_speed_px == pytest.approx(3.0)
     assert list(content._detected) == [8]  # the one that left is forgotten
+
+
+def test_speed_is_unknown_until_a_box_was_detected_twice():
+    content = ContentEstimate(min_confidence=0.3, frames=1.0)
+    content.update(_result(0, 100.0, detected=True))
+    content.update(_result(1, 100.0, detected=False))
+    assert content.current.known and np.isnan(content.current.object_speed_px)
+    content.update(_result(4, 112.0, detected=True))
+    assert content.current.object_speed_px == pytest.approx(3.0)

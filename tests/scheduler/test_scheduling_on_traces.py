@@ -132,3 +132,14 @@ def test_the_oracle_meets_a_feasible_sla_and_bounds_the_policy():
     policy = run(trace, 6.0).summary()
     assert best["groups_over_sla"] == 0.0
     assert best["mean_accuracy"] >= policy["mean_accuracy"]
+
+
+def test_a_cold_first_frame_is_not_read_as_contention():
+    """The stream's first frame runs slow whatever the warm-up; the plan after
+    it is the one a normal first frame gives."""
+    cold = np.ones(FRAMES)
+    cold[0] = 3.0
+    normal = run(make_trace(FRAMES), 10.0)
+    after_cold = run(make_trace(FRAMES, hidden_slowdown=cold), 10.0)
+    assert after_cold.branch[1:] == normal.branch[1:]
+    assert after_cold.latency_ms[1:] == normal.latency_ms[1:]
