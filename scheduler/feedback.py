@@ -11,7 +11,8 @@ predicted for it under the sensed contention:
   frame alone only moves it as a normal reading does: on this VM single frames
   of an idle PETS run took 1.5-2.5x their prediction (the stream's first frame,
   page faults, the host), and jumping on each left an idle run planning as if
-  loaded (detection factor 1.86 after the first frame, relaxing over 20). A tracker not yet seen is assumed slowed as detection is, and a
+  loaded (detection factor 1.86 after the first frame, relaxing over 20).
+  A tracker not yet seen is assumed slowed as detection is, and a
   tracker factor no frame has updated for a while drifts back towards the
   detection factor (which every group of frames refreshes): the load it
   measures likely slows them alike. Per tracker, because the profile errs
