@@ -10,7 +10,8 @@ once (numpy arrays, bound once at start-up):
    from the running kernel amortised over the group;
 4. **accuracy**: content-aware when the profile has the model, else the table;
 5. **choice**: the most accurate branch whose latency x margin fits the SLA,
-   the margin being a high quantile of recent prediction errors; the running
+   the margin being a high quantile of recent prediction errors of groups as
+   long as the branch's; the running
    branch stays unless another is more accurate by ``hysteresis_ap``; the
    fastest branch when none fits.
 
@@ -126,6 +127,9 @@ class AdaptivePolicy:
         self._latency = models.latency.bind(self.branches)
         self._position = {b: i for i, b in enumerate(self.branches)}
         self._si = self._latency.sampling_interval
+        self._group_lengths, self._group_length_index = np.unique(
+            self._si, return_inverse=True
+        )
         self._kernels = [
             kernel_name(b.detector, b.input_size, b.proposals) for b in self.branches
         ]
@@ -188,7 +192,7 @@ class AdaptivePolicy:
             detect_ms + (self._si - 1) * track_ms + stages["switching"]
         ) / self._si
         accuracy = self._predict_accuracy(content, frame_wh)
-        margin = self.margin
+        margin = self._margins()
         if not content.known:
             # Nothing seen yet: tracking costs depend on the scene, so the first
             # group is one detection frame, after which the content is known.
@@ -218,13 +222,13 @@ class AdaptivePolicy:
                 "slowdown_track": float(track_factors[index]),
             },
             details={
-                "margin": margin,
+                "margin": float(margin[index]),
                 "shared_slowdown": allotment.slowdown,
                 # 0: the chosen branch, margin included, is planned over the SLA
                 # (none fitted and this is the fastest; the events show when).
                 "fits": float(
                     allotment.sla_ms is None
-                    or mean_ms[index] * margin <= allotment.sla_ms
+                    or mean_ms[index] * margin[index] <= allotment.sla_ms
                 ),
                 "objects": content.objects,
                 "scheduler_ms": (perf_counter() - start) * 1e3,
@@ -290,9 +294,17 @@ class AdaptivePolicy:
 
     @property
     def margin(self) -> float:
+        """The margin over all group lengths (each length may have its own)."""
         if self.fixed_margin is not None:
             return self.fixed_margin
         return self.feedback.margin
+
+    def _margins(self) -> np.ndarray:
+        """``(B,)`` each branch's margin: its group length's."""
+        if self.fixed_margin is not None:
+            return np.full(len(self.branches), self.fixed_margin)
+        per_length = self.feedback.margins(self._group_lengths)
+        return per_length[self._group_length_index]
 
     def _contention(self) -> ContentionLevels:
         levels = self.sensor.sense() if self.sensor else ContentionLevels()
@@ -353,8 +365,11 @@ class AdaptivePolicy:
         predicted = plan.raw_ms(result.detected, self.content.last_count)
         self.feedback.observe_frame(kind, measured, predicted)
         self._group_ms.append(result.latency_ms)
-        if len(self._group_ms) == int(self._si[plan.index]):
-            self.feedback.observe_group(np.mean(self._group_ms), plan.planned_mean_ms)
+        frames = int(self._si[plan.index])
+        if len(self._group_ms) == frames:
+            self.feedback.observe_group(
+                np.mean(self._group_ms), plan.planned_mean_ms, frames
+            )
 
 
 class SourceRate:
