@@ -22,6 +22,7 @@ since that is what the runtime would pay for it (table ``accuracy/feature_cost``
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from time import perf_counter
@@ -41,19 +42,26 @@ from approxrt.profiler import detection_cache
 SAMPLES_PER_SEGMENT = 5
 
 _HOG_FRAME_WH = (128, 96)
-# A 9-bin histogram per quarter of the frame, the four normalised together as one
-# block (normalising each quarter alone saturates OpenCV's L2-Hys clipping, which
-# flattens a busy quarter's histogram to a constant).
-_HOG = cv2.HOGDescriptor(_HOG_FRAME_WH, _HOG_FRAME_WH, _HOG_FRAME_WH, (64, 48), 9)
+# OpenCV 5 builds without the contrib modules (opencv-python-headless 5, as on the
+# GPU machine of gpu.md) have no HOGDescriptor: the rest of this module works there.
+HOG_AVAILABLE = hasattr(cv2, "HOGDescriptor")
 _COLOR_FRAME_WH = (160, 120)
 _HUE_BINS, _SATURATION_BINS, _VALUE_BINS = 8, 4, 4
+
+
+@functools.cache
+def _hog() -> cv2.HOGDescriptor:
+    # A 9-bin histogram per quarter of the frame, the four normalised together as
+    # one block (normalising each quarter alone saturates OpenCV's L2-Hys
+    # clipping, which flattens a busy quarter's histogram to a constant).
+    return cv2.HOGDescriptor(_HOG_FRAME_WH, _HOG_FRAME_WH, _HOG_FRAME_WH, (64, 48), 9)
 
 
 def hog_vector(image: np.ndarray) -> np.ndarray:
     """``(36,) float32`` HOG of ``image`` (BGR) shrunk to 128 x 96 grey."""
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     small = cv2.resize(grey, _HOG_FRAME_WH, interpolation=cv2.INTER_AREA)
-    return _HOG.compute(small).reshape(-1).astype(np.float32)
+    return _hog().compute(small).reshape(-1).astype(np.float32)
 
 
 def color_hist_vector(image: np.ndarray) -> np.ndarray:
@@ -81,6 +89,12 @@ def check_heavy_features(names: Sequence[str]) -> list[str]:
         raise ValueError(
             f"profile.heavy_features: unknown {unknown}; valid: "
             f"{', '.join(HEAVY_FEATURES)}"
+        )
+    if "hog" in names and not HOG_AVAILABLE:
+        raise ValueError(
+            f"profile.heavy_features: 'hog' needs cv2.HOGDescriptor, which OpenCV "
+            f"{cv2.__version__} here lacks (OpenCV 5 has it in the contrib build); "
+            "install opencv-contrib-python-headless or leave 'hog' out"
         )
     return list(names)
 

@@ -82,7 +82,16 @@ def _generator(scenario: Scenario):
         return contextlib.nullcontext()
     from approxrt.profiler.contention import ContentionGenerator
 
-    return ContentionGenerator(settle_s=0.0)
+    generator = ContentionGenerator(settle_s=0.0)
+    levels = [s.levels for spec in scenario.contention.values() for s in spec.steps]
+    try:
+        # The GPU load's CUDA start-up takes seconds: started lazily, a stream's
+        # first GPU step would land that late in its run (or stall a recording).
+        generator.start_loads(levels)
+    except BaseException:
+        generator.close()
+        raise
+    return generator
 
 
 def _bench_video(scenario, video, config, models, candidates, generator, result):
@@ -214,6 +223,7 @@ def _steps(spec) -> dict:
         "at_s": [s.at_s for s in spec.steps],
         "cpu": [s.cpu for s in spec.steps],
         "membw_mbps": [s.membw_mbps for s in spec.steps],
+        "gpu_pct": [s.gpu_pct for s in spec.steps],
         "program": None
         if spec.program is None
         else [spec.program.at_s, spec.program.until_s],

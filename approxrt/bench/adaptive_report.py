@@ -205,6 +205,13 @@ def plot_timelines(timelines: dict, out: Path) -> None:
                 where="post",
                 label="GB/s membw",
             )
+            if any(steps.get("gpu_pct", [])):
+                load.step(
+                    steps["at_s"],
+                    [pct / 100 for pct in steps["gpu_pct"]],
+                    where="post",
+                    label="GPU load (share of time)",
+                )
         if steps["program"]:
             load.axvspan(
                 *[v or 0 for v in steps["program"]],

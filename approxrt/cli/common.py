@@ -47,7 +47,7 @@ def parse_ints(text: str) -> list[int]:
 
 def command_line(ctx: click.Context) -> str:
     """The options given to this command, as a line that reruns it (for reports)."""
-    parts = ["approxrt", *ctx.command_path.split()[1:]]
+    parts = ["approxrt", *_subcommands(ctx)]
     for param in ctx.command.params:
         if ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
             continue
@@ -62,3 +62,13 @@ def command_line(ctx: click.Context) -> str:
             for v in values:
                 parts += [param.opts[0], shlex.quote(str(v))]
     return " ".join(parts)
+
+
+def _subcommands(ctx: click.Context) -> list[str]:
+    """The subcommand names below the root, e.g. ``["bench", "adaptive"]``: the
+    root's own name is "python -m approxrt.cli" when run that way."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return names[::-1]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -156,9 +156,7 @@ class ContentionGenerator:
         """
         if not interval_s > 0:
             raise ValueError(f"interval_s: expected > 0, got {interval_s!r}")
-        for step in trace.steps:
-            self._check(step.levels)
-        self._start_loads(trace)
+        self.start_loads([step.levels for step in trace.steps])
         end_s = trace.end_s if until_s is None else until_s
         start = time.monotonic()
         total = end_s if math.isfinite(end_s) else None
@@ -211,11 +209,18 @@ class ContentionGenerator:
         if levels.gpu_pct > 0 and self._gpu is None:
             check_cuda(self._gpu_index)
 
-    def _start_loads(self, trace: ContentionTrace) -> None:
-        """Start the slow-starting loads a trace needs before its clock starts."""
-        if any(step.levels.membw_mbps > 0 for step in trace.steps):
+    def start_loads(self, levels: Sequence[ContentionLevels]) -> None:
+        """Start, idle, the slow-starting loads that any of ``levels`` needs.
+
+        The memory workers and the GPU load (a CUDA start-up: seconds) otherwise
+        start at the first `set` that asks for them, which then lands seconds late
+        in whatever clock the caller keeps. Call this before that clock starts.
+        """
+        for level in levels:
+            self._check(level)
+        if any(level.membw_mbps > 0 for level in levels):
             self._membw.start()
-        if any(step.levels.gpu_pct > 0 for step in trace.steps) and self._gpu is None:
+        if any(level.gpu_pct > 0 for level in levels) and self._gpu is None:
             self._gpu = GpuLoad(self._gpu_index, self._period_s)
 
     def _apply(self, levels: ContentionLevels) -> None:

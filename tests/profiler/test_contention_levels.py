@@ -157,3 +157,45 @@ def test_gpu_load_reaches_about_the_asked_utilisation():
     assert idle.gpu_pct < 10, idle
     # It waits for its kernels on a blocking event: a GPU load is no CPU load.
     assert cpu_s < 0.25 * high.window_s
+
+
+class FakeGpuLoad:
+    """Stands in for the CUDA worker: counts starts, keeps the last level."""
+
+    started = 0
+
+    def __init__(self, device_index: int = 0, period_s: float = 0.1) -> None:
+        FakeGpuLoad.started += 1
+        self.pct = 0.0
+
+    def set(self, pct: float) -> None:
+        self.pct = pct
+
+    def counters(self) -> dict[str, float]:
+        return {}
+
+    def pids(self) -> list[int]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_start_loads_starts_the_gpu_load_idle_once_before_any_level(monkeypatch):
+    from approxrt.profiler.contention import generator as module
+
+    monkeypatch.setattr(module, "GpuLoad", FakeGpuLoad)
+    monkeypatch.setattr(module, "check_cuda", lambda index: "fake GPU")
+    FakeGpuLoad.started = 0
+    with ContentionGenerator(settle_s=0, backend="builtin") as generator:
+        generator.start_loads([ContentionLevels(), ContentionLevels(gpu_pct=25)])
+        assert FakeGpuLoad.started == 1 and generator._gpu.pct == 0.0
+        generator.set(ContentionLevels(gpu_pct=50))
+        generator.start_loads([ContentionLevels(gpu_pct=75)])
+        assert FakeGpuLoad.started == 1 and generator._gpu.pct == 50.0
+
+
+def test_start_loads_without_a_level_that_needs_them_starts_nothing():
+    with ContentionGenerator(settle_s=0, backend="builtin") as generator:
+        generator.start_loads([ContentionLevels(), ContentionLevels(cpu=1)])
+        assert generator.pids() == []

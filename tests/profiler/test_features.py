@@ -130,3 +130,13 @@ def test_an_unknown_heavy_feature_is_refused_with_the_valid_names():
     assert check_heavy_features(["hog"]) == ["hog"]
     with pytest.raises(ValueError, match="unknown \\['cnn'\\]; valid: hog, color_hist"):
         check_heavy_features(["cnn"])
+
+
+def test_hog_without_opencv_hog_is_refused_and_colour_still_works(monkeypatch):
+    # OpenCV 5 without contrib (the GPU machine's) has no HOGDescriptor.
+    from approxrt.profiler import features
+
+    monkeypatch.setattr(features, "HOG_AVAILABLE", False)
+    with pytest.raises(ValueError, match=r"'hog' needs cv2\.HOGDescriptor"):
+        check_heavy_features(["color_hist", "hog"])
+    assert check_heavy_features(["color_hist"]) == ["color_hist"]

@@ -91,3 +91,51 @@ def test_a_bad_scenario_names_the_field(tmp_path):
     )
     with pytest.raises(ValueError, match="yolox/s416"):
         load_scenario(path)
+
+
+class RecordingGenerator:
+    """Stands in for `ContentionGenerator`: records what the bench asks of it."""
+
+    def __init__(self, settle_s: float = 2.0) -> None:
+        self.started: list = []
+        self.levels: list = []
+
+    def start_loads(self, levels) -> None:
+        self.started += levels
+
+    def set(self, levels) -> None:
+        self.levels.append(levels)
+
+    def close(self) -> None:
+        pass
+
+
+def test_gpu_steps_start_the_gpu_load_first_and_reach_the_generator(
+    tmp_path, monkeypatch
+):
+    from approxrt.bench import adaptive
+    from approxrt.bench.contention_driver import ContentionDriver
+    from approxrt.contention import ContentionLevels
+    from approxrt.profiler import contention
+
+    scenario = {
+        **SCENARIO,
+        "contention": {
+            "none": {},
+            "gpu_steps": {
+                "steps": [{"at_s": 0}, {"at_s": 1, "gpu_pct": 25}, {"at_s": 2}]
+            },
+        },
+    }
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    loaded, _ = load_scenario(tmp_path / "scenario.yaml")
+    monkeypatch.setattr(contention, "ContentionGenerator", RecordingGenerator)
+    generator = adaptive._generator(loaded)
+    assert ContentionLevels(gpu_pct=25) in generator.started
+    with ContentionDriver(loaded.contention["gpu_steps"], generator) as driver:
+        driver.advance(1.5)
+    assert generator.levels == [
+        ContentionLevels(),
+        ContentionLevels(gpu_pct=25),
+        ContentionLevels(),  # the driver idles the generator when it closes
+    ]
