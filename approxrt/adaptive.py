@@ -116,7 +116,7 @@ def build_policy(
     with ``share``, planned together with the device's other streams."""
     settings = config.scheduler
     common = {
-        "sensor": ContentionSensor(gpu=config.device != "cpu"),
+        "sensor": ContentionSensor.shared(gpu=config.device != "cpu"),
         "hysteresis_ap": settings.hysteresis_ap,
         "hysteresis_sla": settings.hysteresis_sla,
         "min_confidence": config.tracker_min_confidence,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -23,8 +24,9 @@ def settle(sensor, seconds):
 
 
 @pytest.mark.skipif((psutil.cpu_count() or 1) < 2, reason="needs 2 cores")
-def test_a_busy_program_shows_as_about_one_busy_core_and_goes_away():
-    sensor = ContentionSensor(min_interval_s=0.1, smoothing=0.5)
+@pytest.mark.parametrize("background", [False, True], ids=["at_decision", "thread"])
+def test_a_busy_program_shows_as_about_one_busy_core_and_goes_away(background):
+    sensor = ContentionSensor(min_interval_s=0.1, smoothing=0.5, background=background)
     quiet = settle(sensor, 1.0)
     if quiet > (psutil.cpu_count() or 1) - 1.2:
         pytest.skip(f"other programs already keep {quiet:.1f} cores busy")
@@ -35,6 +37,7 @@ def test_a_busy_program_shows_as_about_one_busy_core_and_goes_away():
         spinner.kill()
         spinner.wait()
     after = settle(sensor, 1.5)
+    sensor.close()
     # One spinning process keeps one core busy; this test's own process is not
     # counted, whatever else the machine runs stays about the same.
     assert busy - quiet > 0.6, (quiet, busy)
@@ -42,3 +45,10 @@ def test_a_busy_program_shows_as_about_one_busy_core_and_goes_away():
     assert {"other_cpu_cores", "steal_cores", "psi_cpu_some_avg10"} <= set(
         sensor.signals
     )
+
+
+def test_one_background_sensor_serves_the_whole_process():
+    first = ContentionSensor.shared(gpu=False)
+    assert ContentionSensor.shared(gpu=False) is first and first.background
+    reader = [t for t in threading.enumerate() if t.name == "contention-sensor"]
+    assert reader and all(t.daemon for t in reader)
