@@ -9,6 +9,7 @@ group of frames against the SLA.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 from collections.abc import Sequence
@@ -176,4 +177,12 @@ def latency_scores(
         "switches": sum(a != b for a, b in itertools.pairwise(chosen)),
         "scheduler_ms": float(np.mean(schedule_ms)) if len(schedule_ms) else 0.0,
         "branches_used": len(set(chosen)),
+        "top_branches": top_branches(branches),
     }
+
+
+def top_branches(branches: Sequence[str], count: int = 3) -> str:
+    """The ``count`` branches that ran the most frames, with their share:
+    ``"yolox_nano/s416/si1 62%; fastestdet/s352/si1 20%"``."""
+    frames = collections.Counter(branches).most_common(count)
+    return "; ".join(f"{b} {n / len(branches):.0%}" for b, n in frames)

@@ -69,6 +69,10 @@ def test_every_policy_is_scored_on_every_scenario_and_sla(bench_inputs, models_d
     assert (oracle.scheduler_ms == 0).all() and (oracle.dropped_frames == 0).all()
     adaptive = rows[rows.policy == "adaptive"]
     assert (adaptive.scheduler_ms > 0).all()
+    # Which branches ran: a fixed policy ran its one branch on every frame.
+    fixed = rows[rows.policy == "fixed:yolox_nano/s416/si1"]
+    assert (fixed.top_branches == "yolox_nano/s416/si1 100%").all()
+    assert adaptive.top_branches.str.contains("%").all()
     report = (out / "adaptive.md").read_text()
     assert "approxrt bench adaptive" in report and "## Checks" in report
     assert (
