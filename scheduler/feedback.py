@@ -5,8 +5,11 @@ predicted for it under the sensed contention:
 
 - **Correction**: one factor for detection frames and one per tracker
   (kind and downsample), ``measured / predicted``. A factor rises at once to a
-  reading well above it when the frame before was also well above its own
-  (contention arrived: the next decision must already plan for it), and
+  reading well above it when that is confirmed: the frame before was also well
+  above its own factor (contention arrived: the next decision must already plan
+  for it), or the last reading of the same kind was (the profile under-predicts
+  this kind of frame here: a crowd's detection frames, which seed dozens of
+  trackers, while the tracking frames between them are as predicted). It
   relaxes slowly (one quiet frame is no proof the load has gone). One high
   frame alone only moves it as a normal reading does: on this VM single frames
   of an idle PETS run took 1.5-2.5x their prediction (the stream's first frame,
@@ -75,6 +78,7 @@ class LatencyFeedback:
         self._margin_by_frames: dict[int, float] = {}
         self._frames_since: dict[str, int] = {}
         self._last_frame_high = False
+        self._last_high: dict[str, bool] = {}  # per kind: its last reading was high
 
     def factor(self, kind: str) -> float:
         """The correction of ``kind`` (`DETECT` or a tracker's ``"kcf/ds2"``)."""
@@ -87,11 +91,11 @@ class LatencyFeedback:
         ratio = float(np.clip(measured_ms / predicted_ms, 0.2, 20.0))
         factor = self.factor(kind)
         high = ratio > factor * self.jump
-        if high and self._last_frame_high:
+        if high and (self._last_frame_high or self._last_high.get(kind, False)):
             self.factors[kind] = ratio
         else:
             self.factors[kind] = (1 - self.relax) * factor + self.relax * ratio
-        self._last_frame_high = high
+        self._last_frame_high = self._last_high[kind] = high
         for other in self._frames_since:
             self._frames_since[other] += 1
         self._frames_since[kind] = 0

@@ -8,18 +8,30 @@ import pytest
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback
 
 
+def test_a_kind_slow_every_time_jumps_at_its_second_reading():
+    """A crowd's detection frames (seeding dozens of trackers) 3x their
+    prediction, the tracking frames between them as predicted."""
+    feedback = LatencyFeedback(jump=1.25, relax=0.2)
+    for _ in range(2):
+        feedback.observe_frame(DETECT, measured_ms=30.0, predicted_ms=10.0)
+        for _ in range(3):
+            feedback.observe_frame("kcf/ds4", measured_ms=1.0, predicted_ms=1.0)
+    assert feedback.factor(DETECT) == pytest.approx(3.0)
+    assert feedback.factor("kcf/ds4") < 1.15  # seen first at detection's 1.2
+
+
 def test_one_slow_frame_is_smoothed_in_and_two_in_a_row_are_a_new_load():
     feedback = LatencyFeedback(jump=1.25, relax=0.2)
     feedback.observe_frame(DETECT, measured_ms=20.0, predicted_ms=10.0)
     assert feedback.factor(DETECT) == pytest.approx(1.2)  # 0.8 * 1 + 0.2 * 2
-    feedback.observe_frame("kcf/ds1", measured_ms=2.0, predicted_ms=2.0)
+    feedback.observe_frame(DETECT, measured_ms=10.0, predicted_ms=10.0)
     feedback.observe_frame(DETECT, measured_ms=20.0, predicted_ms=10.0)
-    assert feedback.factor(DETECT) == pytest.approx(0.8 * 1.2 + 0.2 * 2)
+    after_quiet = 0.8 * (0.8 * 1.2 + 0.2 * 1.0) + 0.2 * 2
+    assert feedback.factor(DETECT) == pytest.approx(after_quiet)
     # Contention: every frame slow, whatever its kind.
     feedback.observe_frame("kcf/ds1", measured_ms=6.0, predicted_ms=2.0)
     feedback.observe_frame(DETECT, measured_ms=30.0, predicted_ms=10.0)
     assert feedback.factor(DETECT) == pytest.approx(3.0)
-
 
 def test_each_group_length_is_held_to_its_own_errors():
     feedback = LatencyFeedback(margin_quantile=0.9, margin_min_groups=8)
