@@ -28,11 +28,7 @@ quiet() { grep -v -i "warn\|pos_axes_slices" | tail -"${1:-30}"; }
 for stage in "$@"; do
   case $stage in
   setup)
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site "${WHEELS:-out/wheels}"/*.whl || exit 1
-    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-    # The source folder approxrt/ shadows the installed package from the repository root.
-    for part in branches profiler scheduler; do ln -sfn "../$part" "approxrt/$part"; done
+    . "$(dirname "$0")/gpu_setup.sh" || exit 1
     if [ ! -e ../shared/data ]; then
       mkdir -p ../shared && ln -sfn "$(realpath "$DATA")" ../shared/data || exit 1
     fi

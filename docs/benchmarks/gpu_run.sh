@@ -28,12 +28,7 @@ LOG=$OUT/log.txt
 for stage in "$@"; do
   case $stage in
   setup)
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site "${WHEELS:-out/wheels}"/*.whl || exit 1
-    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-    # From the repository root the source folder approxrt/ shadows the installed
-    # package, and lacks the subpackages that live beside it: link them in.
-    for part in branches profiler scheduler; do ln -sfn "../$part" "approxrt/$part"; done
+    . "$(dirname "$0")/gpu_setup.sh" || exit 1
     ;;
   tests)
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$LOG"
