@@ -53,3 +53,25 @@ def test_speed_is_unknown_until_a_box_was_detected_twice():
     assert content.current.known and np.isnan(content.current.object_speed_px)
     content.update(_result(4, 112.0, detected=True))
     assert content.current.object_speed_px == pytest.approx(3.0)
+
+
+def _crowd(index: int, people: int) -> FrameResult:
+    xs = np.arange(people, dtype=np.float64) * 50
+    boxes = Detections(
+        xyxy=np.stack([xs, xs * 0 + 100, xs + 40, xs * 0 + 180], axis=1),
+        confidence=np.full(people, 0.9),
+        class_id=np.zeros(people, np.int64),
+        tracker_id=np.arange(people),
+    )
+    frame = Frame(np.zeros((360, 480, 3), np.uint8), index, index / 30)
+    return FrameResult(frame, boxes, BRANCH, True, {}, 1.0)
+
+
+def test_a_weaker_detector_seeing_nobody_keeps_the_recent_crowd():
+    content = ContentEstimate(min_confidence=0.3, peak_frames=60)
+    content.update(_crowd(0, 20))
+    for index in range(1, 61):  # a detector that keeps no confident box
+        content.update(_crowd(index, 0))
+        assert content.current.objects == 20
+    content.update(_crowd(61, 0))  # the crowd was last seen 61 frames ago
+    assert content.current.objects < 1
