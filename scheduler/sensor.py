@@ -93,10 +93,11 @@ class ContentionSensor:
     def sense(self) -> ContentionLevels:
         """The current estimate (re-read when ``min_interval_s`` has passed,
         unless a background thread keeps it current)."""
-        now = monotonic()
-        if not self.background and now - self._last_read >= self.min_interval_s:
-            self._last_read = now
-            self._update()
+        if not self.background:
+            now = monotonic()
+            if now - self._last_read >= self.min_interval_s:
+                self._last_read = now
+                self._update()
         return self._levels or ContentionLevels()
 
     def close(self) -> None:
