@@ -34,10 +34,12 @@ models fill the rest (linear in objects, blended between levels). The
 validation branches are the only whole-branch timings, and they only score the
 composition.
 
-Each contention level is set once and everything planned for it is measured
-before the next (changing levels costs the generator's settle time): the idle
-level first, then the other fitted levels, then the held-out ones. Without a
-generator only the idle level is measured, and the validation runs there.
+Each contention level is visited once for everything planned for it (changing
+levels costs the generator's settle time): the idle level first, then the other
+fitted levels, then the held-out ones. The detector cells alone come back:
+their samples are split over `DETECTOR_PASSES` passes through every level, the
+later passes visiting only them, in alternating order. Without a generator only
+the idle level is measured, and the validation runs there.
 """
 
 from __future__ import annotations
@@ -92,7 +94,14 @@ if TYPE_CHECKING:
 LATENCY_TABLES = tuple(name for name in TABLES if name.startswith("latency/"))
 # Least frames of a validation run (whole GoFs, two of them where they fit).
 VALIDATION_MIN_FRAMES = 40
-# Rounds each detector cell's samples are split into, spread over a visit.
+# Passes through the levels each detector cell's samples are split over. On the
+# shared 2-core VM this was measured on, the speed of the whole machine drifts by
+# 10-20% over minutes, so cells measured in one visit share one moment's error:
+# on nine stored profiles the held-out detector cells of one level and frame size
+# were off by one common -0.22..+0.44 (log) beside a per-cell spread of 0.07-0.25.
+# Coming back to every level averages that moment out (see profiler.md).
+DETECTOR_PASSES = 3
+# Rounds a pass's share is split into, spread over the first pass's visits.
 DETECTOR_ROUNDS = 3
 
 
@@ -221,6 +230,7 @@ def _plan(
     small = profile.frame_sizes[0]
     stream = bank.stream(*small, OVERHEAD_FRAMES)
     clips = _validation_clips(bank, profile, video, checks, validation_min_frames)
+    shares = split_samples(profile.detector_samples, DETECTOR_PASSES)
     plan = []
     for visit in visits:
         cells = []
@@ -243,10 +253,35 @@ def _plan(
             )
         detector_rounds = [
             detector_cells(kernel, space.kernels, bank, profile.frame_sizes, samples)
-            for samples in split_samples(profile.detector_samples, DETECTOR_ROUNDS)
+            for samples in split_samples(shares[0], DETECTOR_ROUNDS)
         ]
         plan.append((visit, spread_rounds(detector_rounds, cells)))
-    return plan
+    return plan + detector_passes(kernel, space, bank, profile, visits, shares[1:])
+
+
+def detector_passes(
+    kernel: MultiBranchKernel,
+    space: BranchSpace,
+    bank: FrameBank,
+    profile: ProfileConfig,
+    visits: list[Visit],
+    shares: list[int],
+) -> list[tuple[Visit, list[Cell]]]:
+    """The later passes: every level again, detector cells only, the order
+    reversed each pass (a steady drift then weighs on every level alike)."""
+    passes = []
+    for index, samples in enumerate(shares):
+        order = visits[::-1] if index % 2 == 0 else visits
+        passes += [
+            (
+                Visit(visit.levels, visit.fitted, full=False, validate=False),
+                detector_cells(
+                    kernel, space.kernels, bank, profile.frame_sizes, samples
+                ),
+            )
+            for visit in order
+        ]
+    return passes
 
 
 def split_samples(total: int, parts: int) -> list[int]:

@@ -58,7 +58,8 @@ def detector_cells(
     frame_sizes: Sequence[tuple[int, int]],
     samples: int,
 ) -> list[Cell]:
-    """One cell per kernel x frame size."""
+    """One cell per kernel x frame size (a kernel's sizes back to back, so a
+    moment's drift weighs on both alike)."""
     return [
         Cell(
             "latency/detector",
@@ -68,8 +69,8 @@ def detector_cells(
             ),
             guess_ms=(samples + 1) * guess_detector_ms(knobs),
         )
-        for width, height in frame_sizes
         for name, knobs in kernels
+        for width, height in frame_sizes
     ]
 
 

@@ -10,6 +10,7 @@ from approxrt.config import load_config
 from approxrt.contention import ContentionLevels
 from approxrt.profiler.latency import (
     contention_visits,
+    detector_passes,
     profile_latency,
     split_samples,
     spread_rounds,
@@ -103,6 +104,26 @@ def test_slow_trackers_are_timed_at_fewer_objects_and_corners_under_contention()
     assert objects_for("kcf", counts, full=False) == [1, 40]
     assert max(objects_for("csrt", counts, full=True)) <= MAX_OBJECTS["csrt"]
     assert objects_for("csrt", counts, full=False) == [1, 15]
+
+
+def test_later_detector_passes_revisit_every_level_in_alternating_order(
+    config, space
+):
+    visits = contention_visits(config.profile, contended=True)
+    passes = detector_passes(None, space, None, config.profile, visits, [4, 3])
+    kernels_x_sizes = len(space.kernels) * len(config.profile.frame_sizes)
+    assert len(passes) == 2 * len(visits)
+    levels = [visit.levels for visit, _ in passes]
+    forward = [visit.levels for visit in visits]
+    assert levels == forward[::-1] + forward
+    for visit, cells in passes:
+        assert not visit.full and not visit.validate  # detector cells only
+        assert len(cells) == kernels_x_sizes
+        assert {cell.table for cell in cells} == {"latency/detector"}
+    # A kernel's frame sizes back to back, so one moment weighs on both.
+    labels = [cell.label.split()[0] for cell in passes[0][1]]
+    sizes = len(config.profile.frame_sizes)
+    assert all(len(set(labels[i : i + sizes])) == 1 for i in range(0, len(labels), sizes))
 
 
 def test_visits_start_idle_then_fitted_then_held_out(config):
