@@ -9,6 +9,8 @@ once (numpy arrays, bound once at start-up):
    the live correction factors (`LatencyFeedback`), plus the switching cost
    from the running kernel amortised over the group;
 4. **accuracy**: content-aware when the profile has the model, else the table;
+   scaled down for a kernel seeing a small share of its peers' boxes in this
+   scene (`KernelRecall`);
 5. **choice**: the most accurate branch whose latency x margin fits the SLA,
    the margin being a high quantile of recent prediction errors of groups as
    long as the branch's; the running
@@ -38,6 +40,7 @@ from approxrt.scheduler.device_share import Allotment, DeviceShare, StreamDemand
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback
 from approxrt.scheduler.latency_components import kernel_name
 from approxrt.scheduler.profile_models import ProfileModels
+from approxrt.scheduler.recall import KernelRecall
 from approxrt.scheduler.sensor import ContentionSensor
 
 
@@ -79,7 +82,8 @@ class AdaptivePolicy:
         feedback: correction and margin; None disables both (`fixed_margin`
             must then be given).
         fixed_margin: plan with this margin instead of the live one.
-        content_aware: use the content-aware accuracy model when present.
+        content_aware: use the content-aware accuracy model when present, and
+            the live recall of each kernel (`KernelRecall`).
         nearest_contention: snap the sensed contention to the nearest
             profiled level (ApproxDet's lookup) instead of interpolating.
         hysteresis_ap: least AP50 gain worth leaving a branch that still fits.
@@ -133,6 +137,9 @@ class AdaptivePolicy:
         self._kernels = [
             kernel_name(b.detector, b.input_size, b.proposals) for b in self.branches
         ]
+        kernels = list(dict.fromkeys(self._kernels))
+        self._kernel_index = np.array([kernels.index(k) for k in self._kernels])
+        self.recall = KernelRecall(kernels) if content_aware else None
         keys = [tracker_key(b) for b in self.branches]
         self._tracker_keys = sorted({k for k in keys if k})
         position = {k: i for i, k in enumerate(self._tracker_keys)}
@@ -192,6 +199,10 @@ class AdaptivePolicy:
             detect_ms + (self._si - 1) * track_ms + stages["switching"]
         ) / self._si
         accuracy = self._predict_accuracy(content, frame_wh)
+        if self.recall is not None:
+            recall = self.recall.factors(context.frame.index)[self._kernel_index]
+            scaled = np.maximum(accuracy, 0.0) * recall  # a negative score stays 0
+            accuracy = np.where(recall < 1.0, scaled, accuracy)
         margin = self._margins()
         if not content.known:
             # Nothing seen yet: tracking costs depend on the scene, so the first
@@ -231,6 +242,12 @@ class AdaptivePolicy:
                     or mean_ms[index] * margin[index] <= allotment.sla_ms
                 ),
                 "objects": content.objects,
+                # The chosen kernel's share of its peers' boxes (1 if unknown).
+                "kernel_recall": (
+                    self.recall.share(self._kernels[index], context.frame.index)
+                    if self.recall
+                    else 1.0
+                ),
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )
@@ -349,6 +366,13 @@ class AdaptivePolicy:
 
     def observe(self, result: FrameResult) -> None:
         self.content.update(result)
+        if self.recall is not None and result.detected:
+            branch = result.branch
+            self.recall.update(
+                kernel_name(branch.detector, branch.input_size, branch.proposals),
+                result.frame.index,
+                self.content.last_count,
+            )
         self._source_rate.update(result.frame)
         plan = self._plan
         if plan is None or self.feedback is None:

@@ -48,6 +48,9 @@ class RecordedTrace:
             sensor would read; zero where a load is invisible to the OS).
         switch_ms: ms added to a detection frame whose kernel differs from the
             previous group's.
+        seen: ``{kernel name: (n,)}`` the share of the scene's objects that
+            kernel's detector keeps (1 for a kernel not named): a detector blind
+            to a scene (yolox_nano s224 in a crowd) hands back fewer boxes.
     """
 
     frame_wh: tuple[int, int]
@@ -60,6 +63,7 @@ class RecordedTrace:
     object_speed_px: np.ndarray
     contention: np.ndarray
     switch_ms: float = 0.0
+    seen: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -185,7 +189,13 @@ def simulate(
             ms += trace.switch_ms
         left -= 1
         result = FrameResult(
-            frame, _scene(trace, i), running, detected, _timings(), ms, float(sla[i])
+            frame,
+            _scene(trace, i, running),
+            running,
+            detected,
+            _timings(),
+            ms,
+            float(sla[i]),
         )
         recent.append(result)
         policy.observe(result)
@@ -249,10 +259,13 @@ def _timings() -> dict[str, float]:
     return dict.fromkeys(STAGES, 0.0)
 
 
-def _scene(trace: RecordedTrace, index: int) -> Detections:
-    """The trace's content as boxes: ``objects`` boxes of the recorded size,
-    moving right at the recorded speed, each keeping its track id."""
-    count = round(float(trace.objects[index]))
+def _scene(trace: RecordedTrace, index: int, branch: Branch) -> Detections:
+    """The trace's content as ``branch``'s kernel sees it: the share of
+    ``objects`` it keeps, boxes of the recorded size moving right at the
+    recorded speed, each keeping its track id."""
+    seen = trace.seen.get(_kernel(branch))
+    share = 1.0 if seen is None else float(seen[index])
+    count = round(float(trace.objects[index]) * share)
     side = float(trace.object_size_px[index])
     ids = np.arange(1, count + 1)
     x = (ids * 1.5 * side + index * trace.object_speed_px[index]) % trace.frame_wh[0]

@@ -106,9 +106,7 @@ def test_slow_trackers_are_timed_at_fewer_objects_and_corners_under_contention()
     assert objects_for("csrt", counts, full=False) == [1, 15]
 
 
-def test_later_detector_passes_revisit_every_level_in_alternating_order(
-    config, space
-):
+def test_later_detector_passes_revisit_every_level_in_alternating_order(config, space):
     visits = contention_visits(config.profile, contended=True)
     passes = detector_passes(None, space, None, config.profile, visits, [4, 3])
     kernels_x_sizes = len(space.kernels) * len(config.profile.frame_sizes)
@@ -123,7 +121,9 @@ def test_later_detector_passes_revisit_every_level_in_alternating_order(
     # A kernel's frame sizes back to back, so one moment weighs on both.
     labels = [cell.label.split()[0] for cell in passes[0][1]]
     sizes = len(config.profile.frame_sizes)
-    assert all(len(set(labels[i : i + sizes])) == 1 for i in range(0, len(labels), sizes))
+    assert all(
+        len(set(labels[i : i + sizes])) == 1 for i in range(0, len(labels), sizes)
+    )
 
 
 def test_visits_start_idle_then_fitted_then_held_out(config):

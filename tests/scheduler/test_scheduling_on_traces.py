@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-from hand_profile import make_trace, profile_models, space, step
+import dataclasses
 
+import numpy as np
+import pandas as pd
+import pytest
+from hand_profile import (
+    make_trace,
+    profile_models,
+    space,
+    step,
+    true_ap50,
+)
+
+from approxrt.scheduler.accuracy_model import AccuracyTable, knob_columns
 from approxrt.scheduler.feedback import LatencyFeedback
 from approxrt.scheduler.policy import AdaptivePolicy
 from approxrt.scheduler.simulator import TraceSensor, oracle, simulate
@@ -13,10 +23,14 @@ from approxrt.scheduler.simulator import TraceSensor, oracle, simulate
 FRAMES, STEP_AT = 400, 200
 
 
-def adaptive(trace, **kwargs):
+def adaptive(trace, models=None, **kwargs):
     sensor = TraceSensor(trace)
     policy = AdaptivePolicy(
-        profile_models(), space(), sensor=sensor, feedback=LatencyFeedback(), **kwargs
+        models or profile_models(),
+        space(),
+        sensor=sensor,
+        feedback=LatencyFeedback(),
+        **kwargs,
     )
     return policy, sensor
 
@@ -143,3 +157,41 @@ def test_a_cold_first_frame_is_not_read_as_contention():
     after_cold = run(make_trace(FRAMES, hidden_slowdown=cold), 10.0)
     assert after_cold.branch[1:] == normal.branch[1:]
     assert after_cold.latency_ms[1:] == normal.latency_ms[1:]
+
+
+def test_a_kernel_blind_to_the_scene_is_left_for_one_that_sees_it():
+    """The profile rates s224 every frame 0.88 (it never saw this scene); here
+    it keeps 1 box in 20 and scores 0.05. Once it has run beside a peer, the
+    policy takes s320 every frame instead, and tries s224 again only now and
+    then."""
+    believed = {"yolox_nano/s224/si1": 0.88}
+    rows = [
+        {
+            "video": "v",
+            "segment": 0,
+            "branch": str(b),
+            **knob_columns(b),
+            "ap50": believed.get(str(b), true_ap50(b)),
+        }
+        for b in space()
+    ]
+    models = dataclasses.replace(
+        profile_models(), accuracy_table=AccuracyTable().fit(pd.DataFrame(rows))
+    )
+    trace = make_trace(FRAMES, objects=20.0, noise=0.03)
+    blind = {str(b): np.full(FRAMES, 0.05) for b in space() if b.input_size == 224}
+    trace = dataclasses.replace(
+        trace,
+        seen={"yolox_nano/s224": np.full(FRAMES, 0.05)},
+        accuracy={**trace.accuracy, **blind},
+    )
+    sla = step(FRAMES, STEP_AT, 20.0, 6.0)  # s416 first: the peer to compare with
+    seeing = run(trace, sla, models=models)
+    trusting = run(trace, sla, models=models, content_aware=False)
+    on_s224 = [b.input_size == 224 for b in seeing.branch[STEP_AT:]]
+    assert str(seeing.branch[STEP_AT - 1]) == "yolox_nano/s416/si1"
+    assert sum(on_s224) <= 4, "frames on the blind kernel"
+    assert all(b.input_size == 224 for b in trusting.branch[STEP_AT:])
+    assert np.mean(seeing.accuracy[STEP_AT:]) >= 0.8
+    assert np.mean(trusting.accuracy[STEP_AT:]) < 0.1
+    assert groups_over(seeing) == []
