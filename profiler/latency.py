@@ -95,11 +95,13 @@ LATENCY_TABLES = tuple(name for name in TABLES if name.startswith("latency/"))
 # Least frames of a validation run (whole GoFs, two of them where they fit).
 VALIDATION_MIN_FRAMES = 40
 # Passes through the levels each detector cell's samples are split over. On the
-# shared 2-core VM this was measured on, the speed of the whole machine drifts by
-# 10-20% over minutes, so cells measured in one visit share one moment's error:
-# on nine stored profiles the held-out detector cells of one level and frame size
-# were off by one common -0.22..+0.44 (log) beside a per-cell spread of 0.07-0.25.
-# Coming back to every level averages that moment out (see profiler.md).
+# shared 2-core VM this was measured on, the speed of the whole machine drifts (a
+# level's cells moved 30-50% between passes minutes apart), so cells measured in
+# one visit share one moment's error: on nine stored profiles the held-out
+# detector cells of one level and frame size were off by one common -0.22..+0.44
+# (log) beside a per-cell spread of 0.07-0.25. Coming back to every level makes a
+# cell's mean stand for three moments; in the two runs made so far it did not
+# lower the held-out error (9.7% and 18.7%, profiler.md).
 DETECTOR_PASSES = 3
 # Rounds a pass's share is split into, spread over the first pass's visits.
 DETECTOR_ROUNDS = 3
