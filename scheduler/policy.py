@@ -199,8 +199,9 @@ class AdaptivePolicy:
             detect_ms + (self._si - 1) * track_ms + stages["switching"]
         ) / self._si
         accuracy = self._predict_accuracy(content, frame_wh)
-        if self.recall is not None:
-            recall = self.recall.factors(context.frame.index)[self._kernel_index]
+        factors = self.recall.factors(context.frame.index) if self.recall else None
+        if factors is not None:
+            recall = factors[self._kernel_index]
             scaled = np.maximum(accuracy, 0.0) * recall  # a negative score stays 0
             accuracy = np.where(recall < 1.0, scaled, accuracy)
         margin = self._margins()

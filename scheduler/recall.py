@@ -60,6 +60,7 @@ class KernelRecall:
         self._position = {k: i for i, k in enumerate(dict.fromkeys(kernels))}
         self._share = np.ones(len(self._position))
         self._updated = np.zeros(len(self._position))  # frame of each share
+        self._short = False  # any kernel ever scaled below its peers
         self._last: dict[str, tuple[int, int]] = {}  # kernel -> (frame, boxes)
 
     def update(self, kernel: str, frame_index: int, boxes: int) -> None:
@@ -72,6 +73,7 @@ class KernelRecall:
         now = self._faded(frame_index)[position]
         self._share[position] = now + self.weight * (min(boxes / peer, 1.0) - now)
         self._updated[position] = frame_index
+        self._short = self._short or self._share[position] < 1.0
 
     def _latest_peer(self, kernel: str, frame_index: int) -> int | None:
         """Boxes of the latest recent detection frame of another kernel."""
@@ -91,9 +93,13 @@ class KernelRecall:
         age = np.maximum(frame_index - self._updated, 0.0)
         return 1.0 - (1.0 - self._share) * 0.5 ** (age / self.half_life_frames)
 
-    def factors(self, frame_index: int) -> np.ndarray:
+    def factors(self, frame_index: int) -> np.ndarray | None:
         """``(kernels,)`` what each kernel's predicted AP50 is scaled by at
-        ``frame_index``, in the order of ``kernels`` (1 for one never compared)."""
+        ``frame_index``, in the order of ``kernels`` (1 for one never compared);
+        None while every kernel has seen all its peers saw (a decision then
+        skips the scaling: its budget is 0.2 ms for 1,000 branches)."""
+        if not self._short:
+            return None
         return np.clip(self._faded(frame_index) / self.full_share, 0.0, 1.0)
 
     def share(self, kernel: str, frame_index: int) -> float:
