@@ -36,8 +36,9 @@ class KernelRecall:
         min_peer_boxes: a peer that saw fewer boxes says nothing (1 of 2 is
             noise, not blindness).
         weight: smoothing of each kernel's share per detection frame (0.5: one
-            frame with few boxes moves a kernel from 1 to 0.5-0.75 of its peer,
-            still above ``full_share``; two in a row scale it down).
+            frame with a fifth of its peer's boxes or more keeps a kernel at
+            ``full_share`` or above; one with none scales it by 0.83, two in a
+            row by 0.42).
         full_share: the share at and above which a kernel is not scaled down.
         half_life_frames: how fast a kernel's shortfall fades once it is no
             longer run.
