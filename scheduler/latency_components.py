@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 
 import numpy as np
 
-from approxrt.branch import DetectorKnobs
+from approxrt.branch import Branch, DetectorKnobs
 from approxrt.profile_schema import KERNEL_COLUMNS
 from approxrt.scheduler.contention_surface import (
     LEVEL_COLUMNS,
@@ -51,6 +51,11 @@ def kernel_name(detector: str, input_size: int, proposals: float | None) -> str:
     one_stage = proposals is None or not np.isfinite(proposals) or proposals == 0
     knobs = DetectorKnobs(int(input_size), None if one_stage else int(proposals))
     return f"{detector}/{knobs}"
+
+
+def branch_kernel(branch: Branch) -> str:
+    """The name of the kernel ``branch`` detects with (`kernel_name`)."""
+    return kernel_name(branch.detector, branch.input_size, branch.proposals)
 
 
 def tracker_group(tracker: str, downsample: int, phase: str) -> str:

@@ -32,8 +32,8 @@ from approxrt.scheduler.latency_components import (
     SwitchingModel,
     TrackerLatencyModel,
     association_features,
+    branch_kernel,
     detector_features,
-    kernel_name,
     tracker_features,
 )
 from approxrt.scheduler.model_io import ModelReader, header
@@ -121,7 +121,7 @@ class BranchLatencyModel:
     def bind(self, branches: Sequence[Branch]) -> BoundBranches:
         """Index arrays of ``branches``; raises naming any stage not profiled."""
         branches = tuple(branches)
-        names = [kernel_name(b.detector, b.input_size, b.proposals) for b in branches]
+        names = [branch_kernel(b) for b in branches]
         kernels = tuple(dict.fromkeys(names))
         position = {k: i for i, k in enumerate(kernels)}
         tracked = [b for b in branches if b.tracker is not None]

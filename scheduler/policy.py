@@ -38,7 +38,7 @@ from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content, ContentEstimate
 from approxrt.scheduler.device_share import Allotment, DeviceShare, StreamDemand
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback
-from approxrt.scheduler.latency_components import kernel_name
+from approxrt.scheduler.latency_components import branch_kernel
 from approxrt.scheduler.profile_models import ProfileModels
 from approxrt.scheduler.recall import KernelRecall
 from approxrt.scheduler.sensor import ContentionSensor
@@ -134,12 +134,10 @@ class AdaptivePolicy:
         self._group_lengths, self._group_length_index = np.unique(
             self._si, return_inverse=True
         )
-        self._kernels = [
-            kernel_name(b.detector, b.input_size, b.proposals) for b in self.branches
-        ]
-        kernels = list(dict.fromkeys(self._kernels))
-        self._kernel_index = np.array([kernels.index(k) for k in self._kernels])
-        self.recall = KernelRecall(kernels) if content_aware else None
+        self._kernels = [branch_kernel(b) for b in self.branches]
+        kernel_position = {k: i for i, k in enumerate(dict.fromkeys(self._kernels))}
+        self._kernel_index = np.array([kernel_position[k] for k in self._kernels])
+        self.recall = KernelRecall(list(kernel_position)) if content_aware else None
         keys = [tracker_key(b) for b in self.branches]
         self._tracker_keys = sorted({k for k in keys if k})
         position = {k: i for i, k in enumerate(self._tracker_keys)}
@@ -368,9 +366,8 @@ class AdaptivePolicy:
     def observe(self, result: FrameResult) -> None:
         self.content.update(result)
         if self.recall is not None and result.detected:
-            branch = result.branch
             self.recall.update(
-                kernel_name(branch.detector, branch.input_size, branch.proposals),
+                branch_kernel(result.branch),
                 result.frame.index,
                 self.content.last_count,
             )

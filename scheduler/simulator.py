@@ -26,7 +26,7 @@ from approxrt.decision import BranchPolicy, Decision, DecisionContext
 from approxrt.detections import Detections
 from approxrt.frame import Frame
 from approxrt.result import STAGES, FrameResult
-from approxrt.scheduler.latency_components import kernel_name
+from approxrt.scheduler.latency_components import branch_kernel
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class RecordedTrace:
         key = f"{branch.tracker}/ds{branch.downsample}"
         if not detected:
             return float(self._series(self.track_ms, key, branch)[index])
-        ms = float(self._series(self.detect_ms, _kernel(branch), branch)[index])
+        ms = float(self._series(self.detect_ms, branch_kernel(branch), branch)[index])
         if branch.tracker and branch.sampling_interval > 1:
             ms += float(self._series(self.seed_ms, key, branch)[index])
         return ms
@@ -180,7 +180,7 @@ def simulate(
             start = perf_counter()
             decision: Decision = policy.decide(context)
             out.decision_ms.append((perf_counter() - start) * 1e3)
-            switched = running is not None and _kernel(running) != _kernel(
+            switched = running is not None and branch_kernel(running) != branch_kernel(
                 decision.branch
             )
             running, left = decision.branch, decision.branch.sampling_interval
@@ -231,7 +231,7 @@ def oracle(
 
 def _group_ms(trace, branch, first, end, previous) -> list[float]:
     ms = [trace.frame_ms(branch, j, j == first) for j in range(first, end)]
-    if previous is not None and _kernel(previous) != _kernel(branch):
+    if previous is not None and branch_kernel(previous) != branch_kernel(branch):
         ms[0] += trace.switch_ms
     return ms
 
@@ -251,10 +251,6 @@ def _per_frame(sla_ms: SlaTrace, frames: int) -> np.ndarray:
     return sla
 
 
-def _kernel(branch: Branch) -> str:
-    return kernel_name(branch.detector, branch.input_size, branch.proposals)
-
-
 def _timings() -> dict[str, float]:
     return dict.fromkeys(STAGES, 0.0)
 
@@ -263,7 +259,7 @@ def _scene(trace: RecordedTrace, index: int, branch: Branch) -> Detections:
     """The trace's content as ``branch``'s kernel sees it: the share of
     ``objects`` it keeps, boxes of the recorded size moving right at the
     recorded speed, each keeping its track id."""
-    seen = trace.seen.get(_kernel(branch))
+    seen = trace.seen.get(branch_kernel(branch))
     share = 1.0 if seen is None else float(seen[index])
     count = round(float(trace.objects[index]) * share)
     side = float(trace.object_size_px[index])

@@ -25,7 +25,7 @@ from approxrt.detections import Detections
 from approxrt.evaluation.ap import evaluate_ap
 from approxrt.evaluation.timing import OutputTimes
 from approxrt.loop import FixedBranch, run_loop
-from approxrt.scheduler.latency_components import kernel_name
+from approxrt.scheduler.latency_components import branch_kernel
 from approxrt.scheduler.simulator import RecordedTrace, Simulation, simulate
 
 Outputs = dict[str, list[Detections]]
@@ -77,9 +77,7 @@ def record_trace(
     ``driver_for()`` gives a fresh contention driver for each recorded pass;
     ``seeding`` is the detector every tracker is seeded by.
     """
-    kernels = {
-        kernel_name(b.detector, b.input_size, b.proposals): b for b in candidates
-    }
+    kernels = {branch_kernel(b): b for b in candidates}
     trackers = {(b.tracker, b.downsample) for b in candidates if b.tracker}
     detect_ms = {
         name: _latencies(
