@@ -29,6 +29,7 @@ class ProfileConfig(BaseModel):
     gpu_levels_pct: list[float] = Field(min_length=1)
     heldout_levels: list[str]
     settle_s: float = Field(ge=0)
+    cpu_backend: Literal["builtin", "stress-ng", "auto"]
     frame_sizes: list[tuple[int, int]] = Field(min_length=1)
     detector_samples: int = PositiveInt
     tracker_objects: list[int] = Field(min_length=1)

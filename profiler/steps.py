@@ -77,7 +77,9 @@ def latency_step(
     space = BranchSpace.from_config(config)
     start = perf_counter()
     generator = (
-        ContentionGenerator(settle_s=config.profile.settle_s)
+        ContentionGenerator(
+            settle_s=config.profile.settle_s, backend=config.profile.cpu_backend
+        )
         if contention
         else contextlib.nullcontext()
     )
@@ -90,6 +92,7 @@ def latency_step(
         rows=rows,
         video=str(video) if video else None,
         contention=contention,
+        cpu_backend=running.backend if contention else None,
     )
     return rows
 
