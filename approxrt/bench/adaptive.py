@@ -69,7 +69,7 @@ def run_adaptive_benchmark(
     progress: bool = True,
 ) -> BenchResult:
     result = BenchResult()
-    generator = _generator(scenario)
+    generator = _generator(scenario, config.profile.cpu_backend)
     with generator as running:
         for spec in scenario.videos:
             video = load_video(spec, base)
@@ -77,12 +77,15 @@ def run_adaptive_benchmark(
     return result
 
 
-def _generator(scenario: Scenario):
+def _generator(scenario: Scenario, cpu_backend: str):
+    """The contention generator of the scenario's traces, loading the CPU as the
+    profile's latency step did (``profile.cpu_backend``): the profile's levels
+    then mean the same load as the trace's."""
     if not any(c.needs_generator for c in scenario.contention.values()):
         return contextlib.nullcontext()
     from approxrt.profiler.contention import ContentionGenerator
 
-    generator = ContentionGenerator(settle_s=0.0)
+    generator = ContentionGenerator(settle_s=0.0, backend=cpu_backend)
     levels = [s.levels for spec in scenario.contention.values() for s in spec.steps]
     try:
         # The GPU load's CUDA start-up takes seconds: started lazily, a stream's
