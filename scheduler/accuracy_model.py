@@ -36,6 +36,7 @@ from approxrt.scheduler.accuracy_features import (
     heavy_dims,
     light_features,
 )
+from approxrt.scheduler.accuracy_nearby import NearbySegments
 from approxrt.scheduler.model_io import ModelReader, header
 
 if TYPE_CHECKING:
@@ -165,12 +166,14 @@ class AccuracyTable:
 
 @dataclass(frozen=True)
 class BoundAccuracy:
-    """Branches prepared for `ContentAccuracyModel.predict`: ``knobs`` ``(B, k)``
-    and their content-agnostic AP50 ``base`` ``(B,)``."""
+    """Branches prepared for `ContentAccuracyModel.predict`: ``knobs`` ``(B, k)``,
+    their content-agnostic AP50 ``base`` ``(B,)`` and their residuals on the
+    profiled segments ``nearby`` (`NearbySegments.bind`)."""
 
     branches: tuple[Branch, ...]
     knobs: np.ndarray
     base: np.ndarray
+    nearby: tuple[np.ndarray, np.ndarray]
 
 
 class ContentAccuracyModel:
@@ -244,8 +247,20 @@ class ContentAccuracyModel:
         )
         shared = ridge_solve(seg_content, seg_target, self.ridge_shared_)
         self.theta_ = np.vstack([shared, interactions])
+        self.nearby_ = self._fit_nearby(rows, segment, content)
         self.heldout_error_: dict = {}
         return self
+
+    def _fit_nearby(self, rows, segment: np.ndarray, content: np.ndarray):
+        """`NearbySegments` on what the bilinear part leaves on each segment."""
+        residual = rows["ap50"].to_numpy(np.float64) - self._bilinear_rows(rows)
+        branches = self.table_.branches_
+        column = {b: i for i, b in enumerate(branches)}
+        matrix = np.full((int(segment.max()) + 1, len(branches)), np.nan)
+        matrix[segment, [column[b] for b in rows["branch"]]] = residual
+        segment_content = np.zeros((len(matrix), content.shape[1]))
+        segment_content[segment] = content
+        return NearbySegments().fit(segment_content, matrix, branches)
 
     def _fit_content(self, segment_rows: pd.DataFrame) -> None:
         light = light_features(segment_rows)
@@ -323,6 +338,7 @@ class ContentAccuracyModel:
             branches,
             self.table_.encoder_.encode_branches(branches),
             self.table_.predict(branches),
+            self.nearby_.bind([str(b) for b in branches]),
         )
 
     def predict(
@@ -353,13 +369,19 @@ class ContentAccuracyModel:
             raise ValueError(
                 f"features: expected one segment's features, got {len(content)}"
             )
-        return bound.base + bound.knobs @ (self.theta_ @ content[0])
+        bilinear = bound.base + bound.knobs @ (self.theta_ @ content[0])
+        return bilinear + self.nearby_.correction(content[0], bound.nearby)
 
     def predict_rows(self, rows: pd.DataFrame) -> np.ndarray:
         """``(n,)`` AP50 of ``accuracy/segments`` rows joined with their features."""
+        nearby = self.nearby_.correction_rows(self.content(rows), list(rows["branch"]))
+        return np.clip(self._bilinear_rows(rows) + nearby, 0.0, 1.0)
+
+    def _bilinear_rows(self, rows: pd.DataFrame) -> np.ndarray:
+        """``(n,)`` unclipped table + knob x content part of rows."""
         knobs = self.table_.encoder_.encode_rows(rows)
         correction = np.einsum("nk,kc,nc->n", knobs, self.theta_, self.content(rows))
-        return np.clip(self.table_.predict_rows(rows) + correction, 0.0, 1.0)
+        return self.table_.predict_rows(rows) + correction
 
     def to_dict(self) -> dict:
         return {
@@ -374,6 +396,7 @@ class ContentAccuracyModel:
             "ridge_shared": self.ridge_shared_,
             "ridge_interactions": self.ridge_interactions_,
             "theta": self.theta_.tolist(),
+            "nearby": self.nearby_.to_dict(),
             "heldout_error": self.heldout_error_,
         }
 
@@ -413,6 +436,12 @@ class ContentAccuracyModel:
         model.ridge_interactions_ = reader.number("ridge_interactions")
         knobs = len(model.table_.encoder_.columns)
         model.theta_ = reader.array("theta", (knobs, width))
+        # Models fitted before the nearby-segment correction have none.
+        model.nearby_ = (
+            NearbySegments.from_reader(reader, "nearby", width)
+            if reader.optional("nearby") is not None
+            else NearbySegments.none()
+        )
         model.heldout_error_ = reader.optional("heldout_error", {})
         return model
 

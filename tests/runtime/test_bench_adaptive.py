@@ -100,7 +100,8 @@ def test_a_bad_scenario_names_the_field(tmp_path):
 class RecordingGenerator:
     """Stands in for `ContentionGenerator`: records what the bench asks of it."""
 
-    def __init__(self, settle_s: float = 2.0) -> None:
+    def __init__(self, settle_s: float = 2.0, backend: str = "auto") -> None:
+        self.backend = backend
         self.started: list = []
         self.levels: list = []
 
@@ -134,7 +135,8 @@ def test_gpu_steps_start_the_gpu_load_first_and_reach_the_generator(
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
     loaded, _ = load_scenario(tmp_path / "scenario.yaml")
     monkeypatch.setattr(contention, "ContentionGenerator", RecordingGenerator)
-    generator = adaptive._generator(loaded)
+    generator = adaptive._generator(loaded, "builtin")
+    assert generator.backend == "builtin"  # the CPU load the profile had
     assert ContentionLevels(gpu_pct=25) in generator.started
     with ContentionDriver(loaded.contention["gpu_steps"], generator) as driver:
         driver.advance(1.5)
