@@ -16,6 +16,7 @@ weights.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,22 +125,40 @@ def _one_hot(values: Sequence[str | None], vocabulary: tuple[str, ...]) -> np.nd
     return out
 
 
+_LIGHT_INPUTS = ("objects", "object_size_px", "object_speed_px", "frame_w", "frame_h")
+
+
 def light_features(features: Mapping[str, Any]) -> np.ndarray:
     """``(n, 4)`` light content numbers (`LIGHT_NAMES`) of scalars or columns."""
-    values = {}
-    for name in ("objects", "object_size_px", "object_speed_px", "frame_w", "frame_h"):
+    for name in _LIGHT_INPUTS:
         if name not in features:
             raise ValueError(f"features: missing {name!r} (light content features)")
-        values[name] = np.atleast_1d(np.asarray(features[name], np.float64))
-    size = np.maximum(values["object_size_px"], _MIN_SIZE_PX)
-    frame_side = np.maximum(values["frame_w"], values["frame_h"])
+    scalars = [features[name] for name in _LIGHT_INPUTS]
+    if all(isinstance(v, int | float) for v in scalars):
+        # One live segment: plain floats, a few microseconds less per decision
+        # than the same numbers through 1-element arrays.
+        return np.array([_light_row(*map(float, scalars))])
+    objects, size, speed, width, height = (
+        np.atleast_1d(np.asarray(v, np.float64)) for v in scalars
+    )
+    size = np.maximum(size, _MIN_SIZE_PX)
     columns = (
-        np.log1p(np.maximum(values["objects"], 0.0)),
-        np.log(size / frame_side),
-        values["object_speed_px"] / size,
-        np.log(values["frame_w"] * values["frame_h"] / 1e6),
+        np.log1p(np.maximum(objects, 0.0)),
+        np.log(size / np.maximum(width, height)),
+        speed / size,
+        np.log(width * height / 1e6),
     )
     return np.column_stack(np.broadcast_arrays(*columns))
+
+
+def _light_row(objects, size, speed, width, height) -> list[float]:
+    size = max(size, _MIN_SIZE_PX)
+    return [
+        math.log1p(max(objects, 0.0)),
+        math.log(size / max(width, height)),
+        speed / size,
+        math.log(width * height / 1e6),
+    ]
 
 
 def heavy_block(features: Mapping[str, Any], prefix: str, dims: int) -> np.ndarray:

@@ -36,7 +36,7 @@ from approxrt.scheduler.accuracy_features import (
     heavy_dims,
     light_features,
 )
-from approxrt.scheduler.accuracy_nearby import NearbySegments
+from approxrt.scheduler.accuracy_nearby import BoundNearby, NearbySegments
 from approxrt.scheduler.model_io import ModelReader, header
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ class BoundAccuracy:
     branches: tuple[Branch, ...]
     knobs: np.ndarray
     base: np.ndarray
-    nearby: tuple[np.ndarray, np.ndarray]
+    nearby: BoundNearby
 
 
 class ContentAccuracyModel:

@@ -24,12 +24,24 @@ matrix-vector products over the profiled segments (tens): microseconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import product
 from typing import Self
 
 import numpy as np
 
 from approxrt.scheduler.model_io import ModelReader
+
+
+@dataclass(frozen=True)
+class BoundNearby:
+    """Branches prepared for `NearbySegments.correction`: of ``width`` branches,
+    those at ``columns`` were profiled; ``stacked`` ``(S, 2 * len(columns))``
+    holds their residuals, then their known-masks (one product gives both)."""
+
+    width: int
+    columns: np.ndarray
+    stacked: np.ndarray
 
 
 class NearbySegments:
@@ -85,37 +97,42 @@ class NearbySegments:
         squared = ((content[:, None, :] - self.content_[None, :, :]) ** 2).sum(-1)
         return np.exp(-squared / (2.0 * bandwidth * bandwidth))
 
-    def bind(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(S, B)`` residuals and known-masks of ``names`` (0 for a branch
-        never profiled: it gets no correction)."""
-        if not self.branches_:
-            empty = np.zeros((len(self.content_), len(names)))
-            return empty, empty
+    def bind(self, names: Sequence[str]) -> BoundNearby:
+        """``names`` prepared for `correction` (a branch never profiled gets no
+        correction, and no place in the product)."""
         position = {b: i for i, b in enumerate(self.branches_)}
         index = np.array([position.get(n, -1) for n in names], np.int64)
-        seen = index >= 0
-        residual = np.where(seen, self.residual_[:, np.maximum(index, 0)], 0.0)
-        known = np.where(seen, self.known_[:, np.maximum(index, 0)], False)
-        return residual, known.astype(np.float64)
+        columns = np.flatnonzero(index >= 0)
+        profiled = index[columns]
+        stacked = np.hstack([self.residual_[:, profiled], self.known_[:, profiled]])
+        return BoundNearby(
+            len(names), columns, np.ascontiguousarray(stacked, np.float64)
+        )
 
-    def correction(
-        self, content: np.ndarray, bound: tuple[np.ndarray, np.ndarray]
-    ) -> np.ndarray:
+    def correction(self, content: np.ndarray, bound: BoundNearby) -> np.ndarray:
         """``(B,)`` correction at one standardised content vector ``(c,)``."""
-        residual, known = bound
-        if self.bandwidth_ is None:
-            return np.zeros(residual.shape[1])
-        weights = self._weights(content.reshape(1, -1), self.bandwidth_)[0]
-        return (weights @ residual) / (self.prior_ + weights @ known)
+        out = np.zeros(bound.width)
+        if self.bandwidth_ is None or len(bound.columns) == 0:
+            return out
+        squared = ((self.content_ - content) ** 2).sum(axis=1)
+        weights = np.exp(squared * (-0.5 / self.bandwidth_**2))  # `_weights`, 1 row
+        sums = weights @ bound.stacked  # residuals, then known-weights
+        profiled = len(bound.columns)
+        out[bound.columns] = sums[:profiled] / (self.prior_ + sums[profiled:])
+        return out
 
     def correction_rows(self, content: np.ndarray, names: Sequence[str]) -> np.ndarray:
         """``(n,)`` correction of rows, each with its content ``(n, c)`` and branch."""
         if self.bandwidth_ is None:
             return np.zeros(len(names))
-        residual, known = self.bind(names)
-        weights = self._weights(content, self.bandwidth_)  # (n, S)
+        bound = self.bind(names)
+        residual, known = np.split(bound.stacked, 2, axis=1)
+        out = np.zeros(len(names))
+        weights = self._weights(content[bound.columns], self.bandwidth_)  # (n, S)
         numerator = np.einsum("ns,sn->n", weights, residual)
-        return numerator / (self.prior_ + np.einsum("ns,sn->n", weights, known))
+        denominator = self.prior_ + np.einsum("ns,sn->n", weights, known)
+        out[bound.columns] = numerator / denominator
+        return out
 
     def to_dict(self) -> dict:
         return {
