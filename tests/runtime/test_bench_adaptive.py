@@ -12,6 +12,7 @@ from hand_profile import SPACE_YAML, write_profile
 
 from approxrt.bench.scenario import load_scenario
 from approxrt.cli import main
+from approxrt.config import load_config
 
 SPIN = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
 
@@ -145,3 +146,15 @@ def test_gpu_steps_start_the_gpu_load_first_and_reach_the_generator(
         ContentionLevels(gpu_pct=25),
         ContentionLevels(),  # the driver idles the generator when it closes
     ]
+
+
+def test_the_bench_loads_the_cpu_as_the_profile_did(tmp_path):
+    from approxrt.cli.bench import _with_profiled_cpu_load
+
+    store = write_profile(tmp_path / "profile")
+    config = load_config()
+    assert _with_profiled_cpu_load(config, store.path) == config  # none recorded
+    other = "builtin" if config.profile.cpu_backend != "builtin" else "stress-ng"
+    store.record_step("latency", 1.0, cpu_backend=other)
+    loaded = _with_profiled_cpu_load(config, store.path)
+    assert loaded.profile.cpu_backend == other
