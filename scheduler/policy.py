@@ -48,7 +48,8 @@ from approxrt.scheduler.sensor import ContentionSensor
 # ms count as fast as it, and the most accurate of them runs. On the crowd
 # scene at a 10 ms SLA (margin 2.0 after the crowd grew) the plain fastest was
 # yolox_nano s224 every frame, predicted AP50 0.005 there (it sees 1 box in
-# 70), while fastestdet every frame, planned 5% slower, was predicted 0.44.
+# 70), while fastestdet every frame, planned 1-7% slower in the same run, was
+# predicted 0.44.
 NEAR_FASTEST = 0.1
 
 
