@@ -100,9 +100,10 @@ VALIDATION_MIN_FRAMES = 40
 # one visit share one moment's error: on nine stored profiles the held-out
 # detector cells of one level and frame size were off by one common -0.22..+0.44
 # (log) beside a per-cell spread of 0.07-0.25. Coming back to every level makes a
-# cell's mean stand for three moments; in the two runs made so far it did not
-# lower the held-out error (9.7% and 18.7%, profiler.md).
-DETECTOR_PASSES = 3
+# cell's mean stand for several moments. Held-out detector MAPE with three passes:
+# 9.7%, 18.7%, 41.3%, 16.4% (four runs); with six, 9.6% (one latency step, 77 s
+# more: each pass settles at every level again). profiler.md, stops 16-17.
+DETECTOR_PASSES = 6
 # Rounds a pass's share is split into, spread over the first pass's visits.
 DETECTOR_ROUNDS = 3
 
