@@ -101,8 +101,9 @@ VALIDATION_MIN_FRAMES = 40
 # detector cells of one level and frame size were off by one common -0.22..+0.44
 # (log) beside a per-cell spread of 0.07-0.25. Coming back to every level makes a
 # cell's mean stand for several moments. Held-out detector MAPE with three passes:
-# 9.7%, 18.7%, 41.3%, 16.4% (four runs); with six, 9.6% (one latency step, 77 s
-# more: each pass settles at every level again). profiler.md, stops 16-17.
+# 9.7%, 18.7%, 41.3%, 16.4% (four runs); with six, 9.6% and 8.8% (a latency step
+# and a whole run; 77 s more, as each pass settles at every level again).
+# profiler.md, stops 16-17.
 DETECTOR_PASSES = 6
 # Rounds a pass's share is split into, spread over the first pass's visits.
 DETECTOR_ROUNDS = 3
