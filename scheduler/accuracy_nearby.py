@@ -95,8 +95,9 @@ class NearbySegments:
         return _mean_abs(self.residual_ - predicted, self.known_)
 
     def _weights(self, content: np.ndarray, bandwidth: float) -> np.ndarray:
-        """``(n, S)`` kernel weights of ``content`` rows against the segments."""
-        squared = ((content[:, None, :] - self.content_[None, :, :]) ** 2).sum(-1)
+        """Kernel weights against the segments: ``(S,)`` of one content vector
+        ``(c,)``, ``(n, S)`` of rows ``(n, c)``."""
+        squared = ((content[..., None, :] - self.content_) ** 2).sum(-1)
         return np.exp(-squared / (2.0 * bandwidth * bandwidth))
 
     def bind(self, names: Sequence[str]) -> BoundNearby:
@@ -116,8 +117,7 @@ class NearbySegments:
         out = np.zeros(bound.width)
         if self.bandwidth_ is None or len(bound.columns) == 0:
             return out
-        squared = ((self.content_ - content) ** 2).sum(axis=1)
-        weights = np.exp(squared * (-0.5 / self.bandwidth_**2))  # `_weights`, 1 row
+        weights = self._weights(content, self.bandwidth_)
         sums = weights @ bound.stacked  # residuals, then known-weights
         profiled = len(bound.columns)
         out[bound.columns] = sums[:profiled] / (self.prior_ + sums[profiled:])
