@@ -79,7 +79,10 @@ class ContentEstimate:
         self._detected: dict[int, tuple[np.ndarray, int]] = {}
         self._area_px2 = 0.0
 
-    def update(self, result: FrameResult) -> None:
+    def update(self, result: FrameResult, trusted: bool = True) -> None:
+        """Take in one frame's result; ``trusted`` False for a detector known to
+        see little of what others see here (`KernelRecall`): its count neither
+        sets nor ages the recent peak (see `_recent_peak`)."""
         detections = result.detections
         keep = detections.confidence >= self.min_confidence
         xyxy = detections.xyxy[keep]
@@ -96,22 +99,27 @@ class ContentEstimate:
             speed = move if np.isnan(speed) else speed + w * (move - speed)
         self._objects += w * (len(ids) - self._objects) if old.known else len(ids)
         self.current = Content(
-            objects=max(self._objects, self._recent_peak(result, len(ids))),
+            objects=max(self._objects, self._recent_peak(result, len(ids), trusted)),
             object_size_px=float(np.sqrt(self._area_px2)),
             object_speed_px=speed,
             known=True,
         )
 
-    def _recent_peak(self, result: FrameResult, count: int) -> float:
-        """The most boxes a detection frame held within ``peak_frames``.
+    def _recent_peak(self, result: FrameResult, count: int, trusted: bool) -> float:
+        """The most boxes a trusted detection frame held within ``peak_frames``.
 
         What one detector sees is not what the next one will: in the synthetic
         crowd yolox_nano s224 kept no box above the confidence threshold where
         nanodet_m s512 kept 20-28, so after a few of its frames every plan
         assumed 0.3-1.4 objects, nanodet's next group seeded and tracked 16-28
         and ran 3-6x its plan. A weak detector seeing fewer is no evidence that
-        the objects left, so the plan takes the recent peak.
+        the objects left, so the plan takes the recent peak. Nor is a long run of
+        it: in the crowd at a 10 ms SLA it ran 42 frames, the peak aged out, and
+        the next plan tracked "2 objects" where nanodet_m seeded 20, at 2.5x its
+        plan. While only untrusted detectors run, the peak is held.
         """
+        if not trusted:
+            return float(max((c for _, c in self._peaks), default=0))
         if result.detected:
             self._peaks.append((result.frame.index, count))
         while self._peaks and self._peaks[0][0] < result.frame.index - self.peak_frames:

@@ -374,13 +374,10 @@ class AdaptivePolicy:
     # -- learning -----------------------------------------------------------------
 
     def observe(self, result: FrameResult) -> None:
-        self.content.update(result)
+        kernel = branch_kernel(result.branch)
+        self.content.update(result, trusted=self._sees_the_scene(kernel, result))
         if self.recall is not None and result.detected:
-            self.recall.update(
-                branch_kernel(result.branch),
-                result.frame.index,
-                self.content.last_count,
-            )
+            self.recall.update(kernel, result.frame.index, self.content.last_count)
         self._source_rate.update(result.frame)
         plan = self._plan
         if plan is None or self.feedback is None:
@@ -402,6 +399,13 @@ class AdaptivePolicy:
             self.feedback.observe_group(
                 np.mean(self._group_ms), plan.planned_mean_ms, frames
             )
+
+    def _sees_the_scene(self, kernel: str, result: FrameResult) -> bool:
+        """Whether ``kernel``'s boxes count as the scene's (its recall so far)."""
+        if self.recall is None:
+            return True
+        share = self.recall.share(kernel, result.frame.index)
+        return share >= self.recall.full_share
 
 
 class SourceRate:

@@ -75,3 +75,15 @@ def test_a_weaker_detector_seeing_nobody_keeps_the_recent_crowd():
         assert content.current.objects == 20
     content.update(_crowd(61, 0))  # the crowd was last seen 61 frames ago
     assert content.current.objects < 1
+
+
+def test_an_untrusted_detector_neither_sets_nor_ages_the_peak():
+    """A detector `KernelRecall` has found blind here, run longer than the
+    peak's window: the crowd last seen by a trusted one still counts."""
+    content = ContentEstimate(min_confidence=0.3, peak_frames=60)
+    content.update(_crowd(0, 20))
+    for index in range(1, 200):
+        content.update(_crowd(index, 0), trusted=False)
+        assert content.current.objects == 20
+    content.update(_crowd(200, 3))  # trusted again: the old peak ages out
+    assert content.current.objects == 3

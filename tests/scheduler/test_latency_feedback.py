@@ -33,6 +33,7 @@ def test_one_slow_frame_is_smoothed_in_and_two_in_a_row_are_a_new_load():
     feedback.observe_frame(DETECT, measured_ms=30.0, predicted_ms=10.0)
     assert feedback.factor(DETECT) == pytest.approx(3.0)
 
+
 def test_each_group_length_is_held_to_its_own_errors():
     feedback = LatencyFeedback(margin_quantile=0.9, margin_min_groups=8)
     for i in range(40):  # single frames: every fifth 1.8x its prediction
@@ -44,3 +45,16 @@ def test_each_group_length_is_held_to_its_own_errors():
     assert eight == pytest.approx(1.02)
     # Groups of four were never seen: all groups' margin.
     assert four == feedback.margin and four > 1.5
+
+
+def test_one_outlier_among_few_groups_does_not_set_the_margin_but_two_do():
+    """Short of 100 groups a 0.99 quantile would be the largest ratio seen."""
+    feedback = LatencyFeedback(margin_quantile=0.99, margin_min_groups=8)
+    for i in range(19):
+        feedback.observe_group(10.0 + 0.1 * i, 10.0, frames=1)
+    feedback.observe_group(22.0, 10.0, frames=1)  # one first frame at 2.2x
+    (single,) = feedback.margins(np.array([1]))
+    assert single == pytest.approx(1.18 + 0.05 * (2.2 - 1.18))
+    feedback.observe_group(22.0, 10.0, frames=1)
+    (single,) = feedback.margins(np.array([1]))
+    assert single == 2.0  # the bound
