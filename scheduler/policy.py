@@ -38,7 +38,7 @@ from approxrt.decision import Decision, DecisionContext
 from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content, ContentEstimate
 from approxrt.scheduler.device_share import Allotment, DeviceShare, StreamDemand
-from approxrt.scheduler.feedback import DETECT, LatencyFeedback
+from approxrt.scheduler.feedback import DETECT, LatencyFeedback, seed_key
 from approxrt.scheduler.latency_components import branch_kernel
 from approxrt.scheduler.profile_models import ProfileModels
 from approxrt.scheduler.recall import KernelRecall
@@ -59,20 +59,21 @@ class _Plan:
 
     index: int
     objects: float  # the content it was predicted for
-    detect_ms: float  # raw (uncorrected) prediction of its detection frame
+    detect_ms: float  # raw (uncorrected) detection frame but for the seeding
+    seed_ms: float  # raw seeding of its tracker on the detection frame
     track_ms: float  # raw prediction of one of its tracking frames
-    detect_ms_per_object: float  # how both change with one more object, so
-    track_ms_per_object: float  # a frame is judged by the content it really had
+    detect_ms_per_object: float  # how each changes with one more object, so
+    seed_ms_per_object: float  # a frame is judged by the content it really
+    track_ms_per_object: float  # had
     planned_mean_ms: float  # corrected mean over the group, as planned
     slowdown: float = 1.0  # planned slowdown from sibling streams (DeviceShare)
 
-    def raw_ms(self, detected: bool, objects: int) -> float:
-        """The profile's ms for a frame of this group holding ``objects`` boxes."""
-        if detected:
-            ms = self.detect_ms + self.detect_ms_per_object * (objects - self.objects)
-        else:
-            ms = self.track_ms + self.track_ms_per_object * (objects - self.objects)
-        return ms * self.slowdown
+    def raw_ms(self, part: str, objects: int) -> float:
+        """The profile's ms of ``part`` (``"detect"``, ``"seed"`` or
+        ``"track"``) of a frame of this group holding ``objects`` boxes."""
+        ms = getattr(self, f"{part}_ms")
+        per_object = getattr(self, f"{part}_ms_per_object")
+        return (ms + per_object * (objects - self.objects)) * self.slowdown
 
 
 def tracker_key(branch: Branch) -> str | None:
@@ -199,8 +200,10 @@ class AdaptivePolicy:
             frame_wh,
             switch_from=self._kernels[running] if running is not None else None,
         )
-        detect_factor, track_factors = self._factors()
-        detect_ms = stages["detect_frame"] * detect_factor
+        detect_factor, seed_factors, track_factors = self._factors()
+        seed_ms = stages["tracker_seed"]
+        detect_ms = (stages["detect_frame"] - seed_ms) * detect_factor
+        detect_ms += seed_ms * seed_factors
         track_ms = stages["track_frame"] * track_factors
         mean_ms = (
             detect_ms + (self._si - 1) * track_ms + stages["switching"]
@@ -238,6 +241,7 @@ class AdaptivePolicy:
             contention={
                 **levels.to_dict(),
                 "slowdown_detect": float(detect_factor),
+                "slowdown_seed": float(seed_factors[index]),
                 "slowdown_track": float(track_factors[index]),
             },
             details={
@@ -284,12 +288,17 @@ class AdaptivePolicy:
         demand = StreamDemand(check_ms, expected_ms, accuracy, sla_ms, fps)
         return self.share.allot(self.stream_id, demand)
 
-    def _factors(self) -> tuple[float, np.ndarray]:
-        """The live correction of detection frames, and of each branch's tracker."""
+    def _factors(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """The live correction of the detector, and of each branch's tracker's
+        seeding and tracking frames."""
         if self.feedback is None:
-            return 1.0, np.ones(len(self.branches))
-        per_key = [self.feedback.factor(k) for k in self._tracker_keys] or [1.0]
-        return self.feedback.factor(DETECT), np.array(per_key)[self._tracker_index]
+            ones = np.ones(len(self.branches))
+            return 1.0, ones, ones
+        keys = self._tracker_keys or ["none"]
+        seed = np.array([self.feedback.factor(seed_key(k)) for k in keys])
+        track = np.array([self.feedback.factor(k) for k in keys])
+        index = self._tracker_index
+        return self.feedback.factor(DETECT), seed[index], track[index]
 
     def _plan_for(
         self, index, stages, mean_ms, levels, content, frame_wh, slowdown
@@ -305,13 +314,20 @@ class AdaptivePolicy:
             content.object_size_px,
             frame_wh,
         )
-        detect, track = stages["detect_frame"][index], stages["track_frame"][index]
+        seed = stages["tracker_seed"][index]
+        detect = stages["detect_frame"][index] - seed
+        track = stages["track_frame"][index]
+        more_seed = one_more["tracker_seed"][0]
         return _Plan(
             index=index,
             objects=content.objects,
             detect_ms=float(detect + stages["switching"][index]),
+            seed_ms=float(seed),
             track_ms=float(track),
-            detect_ms_per_object=float(one_more["detect_frame"][0] - detect),
+            detect_ms_per_object=float(
+                one_more["detect_frame"][0] - more_seed - detect
+            ),
+            seed_ms_per_object=float(more_seed - seed),
             track_ms_per_object=float(one_more["track_frame"][0] - track),
             planned_mean_ms=mean_ms * slowdown,
             slowdown=slowdown,
@@ -388,17 +404,37 @@ class AdaptivePolicy:
             # no evidence of contention, and no group of the plan.
             self._warm = True
             return
-        # The scheduler's own time is not part of the profiled stages.
-        measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
-        kind = DETECT if result.detected else tracker_key(self.branches[plan.index])
-        predicted = plan.raw_ms(result.detected, self.content.last_count)
-        self.feedback.observe_frame(kind, measured, predicted)
+        self._observe_frame(plan, result)
         self._group_ms.append(result.latency_ms)
         frames = int(self._si[plan.index])
         if len(self._group_ms) == frames:
             self.feedback.observe_group(
                 np.mean(self._group_ms), plan.planned_mean_ms, frames
             )
+
+    def _observe_frame(self, plan: _Plan, result: FrameResult) -> None:
+        """The frame's parts against their raw predictions (`LatencyFeedback`)."""
+        # The scheduler's own time is not part of the profiled stages.
+        measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
+        objects = self.content.last_count
+        tracker = tracker_key(self.branches[plan.index])
+        if not result.detected:
+            track_ms = plan.raw_ms("track", objects)
+            self.feedback.observe_frame(tracker, measured, track_ms)
+            return
+        detect_ms = plan.raw_ms("detect", objects)
+        if tracker is None or plan.seed_ms <= 0:
+            self.feedback.observe_frame(DETECT, measured, detect_ms)
+            return
+        # On a detection frame the kernel's "track" stage is the seeding.
+        seed_measured = result.timings_ms.get("track", 0.0)
+        self.feedback.observe_detection(
+            measured - seed_measured,
+            detect_ms,
+            tracker,
+            seed_measured,
+            plan.raw_ms("seed", objects),
+        )
 
     def _sees_the_scene(self, kernel: str, result: FrameResult) -> bool:
         """Whether ``kernel``'s boxes count as the scene's (its recall so far)."""

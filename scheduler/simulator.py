@@ -75,9 +75,14 @@ class RecordedTrace:
         if not detected:
             return float(self._series(self.track_ms, key, branch)[index])
         ms = float(self._series(self.detect_ms, branch_kernel(branch), branch)[index])
-        if branch.tracker and branch.sampling_interval > 1:
-            ms += float(self._series(self.seed_ms, key, branch)[index])
-        return ms
+        return ms + self.frame_seed_ms(branch, index)
+
+    def frame_seed_ms(self, branch: Branch, index: int) -> float:
+        """The seeding's share of ``branch``'s detection frame ``index``."""
+        if not branch.tracker or branch.sampling_interval == 1:
+            return 0.0
+        key = f"{branch.tracker}/ds{branch.downsample}"
+        return float(self._series(self.seed_ms, key, branch)[index])
 
     def accuracy_at(self, branch: Branch, index: int) -> float:
         return float(self._series(self.accuracy, str(branch), branch)[index])
@@ -193,7 +198,7 @@ def simulate(
             _scene(trace, i, running),
             running,
             detected,
-            _timings(),
+            _timings(trace.frame_seed_ms(running, i) if detected else ms),
             ms,
             float(sla[i]),
         )
@@ -251,8 +256,10 @@ def _per_frame(sla_ms: SlaTrace, frames: int) -> np.ndarray:
     return sla
 
 
-def _timings() -> dict[str, float]:
-    return dict.fromkeys(STAGES, 0.0)
+def _timings(track_ms: float) -> dict[str, float]:
+    """The stages as the loop reports them: on a detection frame "track" is the
+    seeding, on a tracking frame the update (the rest is left at 0)."""
+    return {**dict.fromkeys(STAGES, 0.0), "track": track_ms}
 
 
 def _scene(trace: RecordedTrace, index: int, branch: Branch) -> Detections:
