@@ -58,6 +58,11 @@ def branch_kernel(branch: Branch) -> str:
     return kernel_name(branch.detector, branch.input_size, branch.proposals)
 
 
+def tracker_key(branch: Branch) -> str | None:
+    """``"kcf/ds2"``: the (tracker, downsample) a branch tracks with, or None."""
+    return f"{branch.tracker}/ds{branch.downsample}" if branch.tracker else None
+
+
 def tracker_group(tracker: str, downsample: int, phase: str) -> str:
     """A tracker model's name, e.g. ``kcf/ds2/update``."""
     return f"{tracker}/ds{int(downsample)}/{phase}"

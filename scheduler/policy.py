@@ -39,7 +39,7 @@ from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content, ContentEstimate
 from approxrt.scheduler.device_share import Allotment, DeviceShare, StreamDemand
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback, seed_key
-from approxrt.scheduler.latency_components import branch_kernel
+from approxrt.scheduler.latency_components import branch_kernel, tracker_key
 from approxrt.scheduler.profile_models import ProfileModels
 from approxrt.scheduler.recall import KernelRecall
 from approxrt.scheduler.sensor import ContentionSensor
@@ -74,11 +74,6 @@ class _Plan:
         ms = getattr(self, f"{part}_ms")
         per_object = getattr(self, f"{part}_ms_per_object")
         return (ms + per_object * (objects - self.objects)) * self.slowdown
-
-
-def tracker_key(branch: Branch) -> str | None:
-    """``"kcf/ds2"``: what a branch's tracking frames are corrected by."""
-    return f"{branch.tracker}/ds{branch.downsample}" if branch.tracker else None
 
 
 class AdaptivePolicy:

@@ -26,7 +26,7 @@ from approxrt.decision import BranchPolicy, Decision, DecisionContext
 from approxrt.detections import Detections
 from approxrt.frame import Frame
 from approxrt.result import STAGES, FrameResult
-from approxrt.scheduler.latency_components import branch_kernel
+from approxrt.scheduler.latency_components import branch_kernel, tracker_key
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,9 @@ class RecordedTrace:
     def frame_ms(self, branch: Branch, index: int, detected: bool) -> float:
         """Measured ms of ``branch`` at frame ``index``; a `KeyError` names what
         the trace lacks."""
-        key = f"{branch.tracker}/ds{branch.downsample}"
         if not detected:
-            return float(self._series(self.track_ms, key, branch)[index])
+            track_ms = self._series(self.track_ms, tracker_key(branch), branch)
+            return float(track_ms[index])
         ms = float(self._series(self.detect_ms, branch_kernel(branch), branch)[index])
         return ms + self.frame_seed_ms(branch, index)
 
@@ -81,8 +81,7 @@ class RecordedTrace:
         """The seeding's share of ``branch``'s detection frame ``index``."""
         if not branch.tracker or branch.sampling_interval == 1:
             return 0.0
-        key = f"{branch.tracker}/ds{branch.downsample}"
-        return float(self._series(self.seed_ms, key, branch)[index])
+        return float(self._series(self.seed_ms, tracker_key(branch), branch)[index])
 
     def accuracy_at(self, branch: Branch, index: int) -> float:
         return float(self._series(self.accuracy, str(branch), branch)[index])
