@@ -36,6 +36,7 @@ are not counted twice).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from time import monotonic
 
@@ -266,3 +267,21 @@ def _frontier(demand: StreamDemand) -> np.ndarray:
     keep = np.r_[True, demand.accuracy[order][1:] > best_so_far[:-1]]
     kept = order[keep & np.isfinite(demand.planned_ms[order])]
     return kept if len(kept) else order[:1]
+
+
+class SourceRate:
+    """A source's frame rate from its frames' indices and capture times (frames
+    dropped on the way still count: the rate is what the camera sends)."""
+
+    def __init__(self, window: int = 32) -> None:
+        self._seen: deque[tuple[int, float]] = deque(maxlen=window)
+
+    def update(self, frame) -> None:
+        self._seen.append((frame.index, frame.timestamp_s))
+
+    @property
+    def fps(self) -> float | None:
+        if len(self._seen) < 2:
+            return None
+        (first, t0), (last, t1) = self._seen[0], self._seen[-1]
+        return (last - first) / (t1 - t0) if t1 > t0 and last > first else None

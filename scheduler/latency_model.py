@@ -208,6 +208,36 @@ class BranchLatencyModel:
         stages["switching"] = self._switching(bound, switch_from)
         return _compose(stages, bound, stay_frames)
 
+    def one_more_object(
+        self,
+        bound: BoundBranches,
+        contention: ContentionLevels | None,
+        objects: float,
+        object_size_px: float,
+        frame_wh: tuple[int, int],
+    ) -> dict[str, np.ndarray]:
+        """The stages a scene's object count changes, with one object more than
+        ``objects``: ``association`` (0-d), ``tracker_seed`` and
+        ``tracker_update`` (``(B,)``), as `predict` gives them. The detector,
+        overhead and switching do not depend on the count, so a plan's slope in
+        it costs these alone (a decision's budget is 0.2 ms)."""
+        at = self._coefficients_at(contention)
+        more = objects + 1.0
+        stages = {
+            "association": np.maximum(
+                association_features(more, more) @ at["association"][0], 0.0
+            )
+        }
+        if self.tracker is None:
+            stages["tracker_seed"] = stages["tracker_update"] = np.zeros(len(bound))
+            return stages
+        phi = tracker_features(more, object_size_px, *frame_wh)
+        stages["tracker_seed"] = _rows(at["tracker"], bound.seed_index, phi)
+        stages["tracker_update"] = _rows(at["tracker"], bound.update_index, phi)
+        for phase in ("tracker_seed", "tracker_update"):
+            stages[phase] = stages[phase] * bound.tracked
+        return stages
+
     def predict_one(
         self,
         branch: Branch,

@@ -8,9 +8,9 @@ once (numpy arrays, bound once at start-up):
 3. **latency**: the profile's prediction at that contention and content, times
    the live correction factors (`LatencyFeedback`), plus the switching cost
    from the running kernel amortised over the group;
-4. **accuracy**: content-aware when the profile has the model, else the table;
-   scaled down for a kernel seeing a small share of its peers' boxes in this
-   scene (`KernelRecall`);
+4. **accuracy**: content-aware when the profile has the model, else the table,
+   corrected by what the stream shows (`LiveAccuracy`): a kernel blind to this
+   scene, tracking that loses it;
 5. **choice**: the most accurate branch whose latency x margin fits the SLA,
    the margin being a high quantile of recent prediction errors of groups as
    long as the branch's; the running
@@ -25,9 +25,7 @@ the nearest profiled level, and no online correction.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from time import perf_counter
 
 import numpy as np
@@ -36,12 +34,18 @@ from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
 from approxrt.decision import Decision, DecisionContext
 from approxrt.result import FrameResult
-from approxrt.scheduler.content import Content, ContentEstimate
-from approxrt.scheduler.device_share import Allotment, DeviceShare, StreamDemand
+from approxrt.scheduler.content import ContentEstimate
+from approxrt.scheduler.device_share import (
+    Allotment,
+    DeviceShare,
+    SourceRate,
+    StreamDemand,
+)
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback, seed_key
+from approxrt.scheduler.group_plan import GroupPlan, charge_frame, plan_group
 from approxrt.scheduler.latency_components import branch_kernel, tracker_key
+from approxrt.scheduler.live_accuracy import LiveAccuracy
 from approxrt.scheduler.profile_models import ProfileModels
-from approxrt.scheduler.recall import KernelRecall
 from approxrt.scheduler.sensor import ContentionSensor
 
 # When no branch fits, those planned within this share of the fastest branch's
@@ -51,29 +55,6 @@ from approxrt.scheduler.sensor import ContentionSensor
 # 70), while fastestdet every frame, planned 1-7% slower in the same run, was
 # predicted 0.44.
 NEAR_FASTEST = 0.1
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What was predicted for the running group, to compare with what happens."""
-
-    index: int
-    objects: float  # the content it was predicted for
-    detect_ms: float  # raw (uncorrected) detection frame but for the seeding
-    seed_ms: float  # raw seeding of its tracker on the detection frame
-    track_ms: float  # raw prediction of one of its tracking frames
-    detect_ms_per_object: float  # how each changes with one more object, so
-    seed_ms_per_object: float  # a frame is judged by the content it really
-    track_ms_per_object: float  # had
-    planned_mean_ms: float  # corrected mean over the group, as planned
-    slowdown: float = 1.0  # planned slowdown from sibling streams (DeviceShare)
-
-    def raw_ms(self, part: str, objects: int) -> float:
-        """The profile's ms of ``part`` (``"detect"``, ``"seed"`` or
-        ``"track"``) of a frame of this group holding ``objects`` boxes."""
-        ms = getattr(self, f"{part}_ms")
-        per_object = getattr(self, f"{part}_ms_per_object")
-        return (ms + per_object * (objects - self.objects)) * self.slowdown
 
 
 class AdaptivePolicy:
@@ -87,8 +68,8 @@ class AdaptivePolicy:
         feedback: correction and margin; None disables both (`fixed_margin`
             must then be given).
         fixed_margin: plan with this margin instead of the live one.
-        content_aware: use the content-aware accuracy model when present, and
-            the live recall of each kernel (`KernelRecall`).
+        content_aware: use the content-aware accuracy model when present and
+            the live corrections of `LiveAccuracy`.
         nearest_contention: snap the sensed contention to the nearest
             profiled level (ApproxDet's lookup) instead of interpolating.
         hysteresis_ap: least AP50 gain worth leaving a branch that still fits.
@@ -140,18 +121,14 @@ class AdaptivePolicy:
             self._si, return_inverse=True
         )
         self._kernels = [branch_kernel(b) for b in self.branches]
-        kernel_position = {k: i for i, k in enumerate(dict.fromkeys(self._kernels))}
-        self._kernel_index = np.array([kernel_position[k] for k in self._kernels])
-        self.recall = KernelRecall(list(kernel_position)) if content_aware else None
+        self.accuracy = LiveAccuracy(
+            models, self.branches, content_aware, min_confidence
+        )
         keys = [tracker_key(b) for b in self.branches]
         self._tracker_keys = sorted({k for k in keys if k})
         position = {k: i for i, k in enumerate(self._tracker_keys)}
         self._tracker_index = np.array([position.get(k, 0) for k in keys], np.int64)
-        self._content_model = models.content_light if content_aware else None
-        if self._content_model is not None:
-            self._accuracy = self._content_model.bind(self.branches)
-        self._table = self._table_accuracy(models)
-        self._plan: _Plan | None = None
+        self._plan: GroupPlan | None = None
         self._bound_one: dict[int, object] = {}
         self._group_ms: list[float] = []
         self._warm = False
@@ -170,14 +147,6 @@ class AdaptivePolicy:
             nearest_contention=True,
             **kwargs,
         )
-
-    def _table_accuracy(self, models: ProfileModels) -> np.ndarray:
-        if models.accuracy_table is None:
-            raise ValueError(
-                "AdaptivePolicy: the profile has no accuracy model; run "
-                "`approxrt profile accuracy` (or use the shipped accuracy profile)"
-            )
-        return models.accuracy_table.predict(self.branches)
 
     # -- deciding ---------------------------------------------------------------
 
@@ -203,12 +172,7 @@ class AdaptivePolicy:
         mean_ms = (
             detect_ms + (self._si - 1) * track_ms + stages["switching"]
         ) / self._si
-        accuracy = self._predict_accuracy(content, frame_wh)
-        factors = self.recall.factors(context.frame.index) if self.recall else None
-        if factors is not None:
-            recall = factors[self._kernel_index]
-            scaled = np.maximum(accuracy, 0.0) * recall  # a negative score stays 0
-            accuracy = np.where(recall < 1.0, scaled, accuracy)
+        accuracy = self.accuracy.predict(content, frame_wh, context.frame.index)
         margin = self._margins()
         if not content.known:
             # Nothing seen yet: tracking costs depend on the scene, so the first
@@ -219,13 +183,20 @@ class AdaptivePolicy:
         index = self._choose(
             check_ms, accuracy, allotment.sla_ms, running, allotment.ceiling_ms
         )
-        self._plan = self._plan_for(
+        if index not in self._bound_one:  # bound once per branch, not per decision
+            self._bound_one[index] = self.models.latency.bind([self.branches[index]])
+        self._plan = plan_group(
+            self.models.latency,
+            self._bound_one[index],
             index,
             stages,
             float(mean_ms[index]),
-            levels,
-            content,
-            frame_wh,
+            {
+                "contention": levels,
+                "objects": content.objects,
+                "object_size_px": content.object_size_px,
+                "frame_wh": frame_wh,
+            },
             allotment.slowdown,
         )
         self._group_ms = []
@@ -250,10 +221,8 @@ class AdaptivePolicy:
                 ),
                 "objects": content.objects,
                 # The chosen kernel's share of its peers' boxes (1 if unknown).
-                "kernel_recall": (
-                    self.recall.share(self._kernels[index], context.frame.index)
-                    if self.recall
-                    else 1.0
+                "kernel_recall": self.accuracy.kernel_recall(
+                    self._kernels[index], context.frame.index
                 ),
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
@@ -295,39 +264,6 @@ class AdaptivePolicy:
         index = self._tracker_index
         return self.feedback.factor(DETECT), seed[index], track[index]
 
-    def _plan_for(
-        self, index, stages, mean_ms, levels, content, frame_wh, slowdown
-    ) -> _Plan:
-        """The chosen branch's raw prediction, its slope in the object count, and
-        its corrected mean as planned (with the siblings' slowdown, if shared)."""
-        if index not in self._bound_one:  # bound once per branch, not per decision
-            self._bound_one[index] = self.models.latency.bind([self.branches[index]])
-        one_more = self.models.latency.predict(
-            self._bound_one[index],
-            levels,
-            content.objects + 1.0,
-            content.object_size_px,
-            frame_wh,
-        )
-        seed = stages["tracker_seed"][index]
-        detect = stages["detect_frame"][index] - seed
-        track = stages["track_frame"][index]
-        more_seed = one_more["tracker_seed"][0]
-        return _Plan(
-            index=index,
-            objects=content.objects,
-            detect_ms=float(detect + stages["switching"][index]),
-            seed_ms=float(seed),
-            track_ms=float(track),
-            detect_ms_per_object=float(
-                one_more["detect_frame"][0] - more_seed - detect
-            ),
-            seed_ms_per_object=float(more_seed - seed),
-            track_ms_per_object=float(one_more["track_frame"][0] - track),
-            planned_mean_ms=mean_ms * slowdown,
-            slowdown=slowdown,
-        )
-
     @property
     def margin(self) -> float:
         """The margin over all group lengths (each length may have its own)."""
@@ -353,12 +289,6 @@ class AdaptivePolicy:
             for v, axis in zip(values, grid.axes, strict=True)
         ]
         return ContentionLevels(*nearest)
-
-    def _predict_accuracy(self, content: Content, frame_wh) -> np.ndarray:
-        if self._content_model is None or not content.known:
-            return self._table
-        # Ranked unclipped (see `ContentAccuracyModel.score`); reported clipped.
-        return self._content_model.score(self._accuracy, content.features(frame_wh))
 
     def _choose(
         self,
@@ -386,9 +316,9 @@ class AdaptivePolicy:
 
     def observe(self, result: FrameResult) -> None:
         kernel = branch_kernel(result.branch)
-        self.content.update(result, trusted=self._sees_the_scene(kernel, result))
-        if self.recall is not None and result.detected:
-            self.recall.update(kernel, result.frame.index, self.content.last_count)
+        trusted = self.accuracy.sees_the_scene(kernel, result.frame.index)
+        self.content.update(result, trusted=trusted)
+        self.accuracy.observe(result, self.content.last_count)
         self._source_rate.update(result.frame)
         plan = self._plan
         if plan is None or self.feedback is None:
@@ -399,59 +329,11 @@ class AdaptivePolicy:
             # no evidence of contention, and no group of the plan.
             self._warm = True
             return
-        self._observe_frame(plan, result)
+        tracker = tracker_key(self.branches[plan.index])
+        charge_frame(self.feedback, plan, result, self.content.last_count, tracker)
         self._group_ms.append(result.latency_ms)
         frames = int(self._si[plan.index])
         if len(self._group_ms) == frames:
             self.feedback.observe_group(
                 np.mean(self._group_ms), plan.planned_mean_ms, frames
             )
-
-    def _observe_frame(self, plan: _Plan, result: FrameResult) -> None:
-        """The frame's parts against their raw predictions (`LatencyFeedback`)."""
-        # The scheduler's own time is not part of the profiled stages.
-        measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
-        objects = self.content.last_count
-        tracker = tracker_key(self.branches[plan.index])
-        if not result.detected:
-            track_ms = plan.raw_ms("track", objects)
-            self.feedback.observe_frame(tracker, measured, track_ms)
-            return
-        detect_ms = plan.raw_ms("detect", objects)
-        if tracker is None or plan.seed_ms <= 0:
-            self.feedback.observe_frame(DETECT, measured, detect_ms)
-            return
-        # On a detection frame the kernel's "track" stage is the seeding.
-        seed_measured = result.timings_ms.get("track", 0.0)
-        self.feedback.observe_detection(
-            measured - seed_measured,
-            detect_ms,
-            tracker,
-            seed_measured,
-            plan.raw_ms("seed", objects),
-        )
-
-    def _sees_the_scene(self, kernel: str, result: FrameResult) -> bool:
-        """Whether ``kernel``'s boxes count as the scene's (its recall so far)."""
-        if self.recall is None:
-            return True
-        share = self.recall.share(kernel, result.frame.index)
-        return share >= self.recall.full_share
-
-
-class SourceRate:
-    """A source's frame rate from its frames' indices and capture times (frames
-    dropped on the way still count: the rate is what the camera sends)."""
-
-    def __init__(self, window: int = 32) -> None:
-        self._seen: deque[tuple[int, float]] = deque(maxlen=window)
-
-    def update(self, frame) -> None:
-        self._seen.append((frame.index, frame.timestamp_s))
-
-    @property
-    def fps(self) -> float | None:
-        if len(self._seen) < 2:
-            return None
-        (first, t0), (last, t1) = self._seen[0], self._seen[-1]
-        return (last - first) / (t1 - t0) if t1 > t0 and last > first else None

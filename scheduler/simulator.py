@@ -51,6 +51,10 @@ class RecordedTrace:
         seen: ``{kernel name: (n,)}`` the share of the scene's objects that
             kernel's detector keeps (1 for a kernel not named): a detector blind
             to a scene (yolox_nano s224 in a crowd) hands back fewer boxes.
+        tracking_kept: ``{"<tracker>/ds<k>": (n,)}`` the share of its boxes that
+            tracker still holds after each frame it tracks (1 for one not named):
+            ``k`` frames after its detection frame it hands back that share to
+            the power ``k`` of the detected boxes (a crowd loses tracks).
     """
 
     frame_wh: tuple[int, int]
@@ -64,6 +68,7 @@ class RecordedTrace:
     contention: np.ndarray
     switch_ms: float = 0.0
     seen: Mapping[str, np.ndarray] = field(default_factory=dict)
+    tracking_kept: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -172,7 +177,7 @@ def simulate(
     out = Simulation()
     recent: list[FrameResult] = []
     running: Branch | None = None
-    left = 0
+    left = tracked = 0
     image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (*trace.frame_wh[::-1], 3))
     for i in range(len(trace)):
         frame = Frame(image, i, float(i))
@@ -188,13 +193,14 @@ def simulate(
                 decision.branch
             )
             running, left = decision.branch, decision.branch.sampling_interval
+        tracked = 0 if detected else tracked + 1
         ms = trace.frame_ms(running, i, detected)
         if detected and switched:
             ms += trace.switch_ms
         left -= 1
         result = FrameResult(
             frame,
-            _scene(trace, i, running),
+            _scene(trace, i, running, tracked),
             running,
             detected,
             _timings(trace.frame_seed_ms(running, i) if detected else ms),
@@ -261,12 +267,18 @@ def _timings(track_ms: float) -> dict[str, float]:
     return {**dict.fromkeys(STAGES, 0.0), "track": track_ms}
 
 
-def _scene(trace: RecordedTrace, index: int, branch: Branch) -> Detections:
-    """The trace's content as ``branch``'s kernel sees it: the share of
-    ``objects`` it keeps, boxes of the recorded size moving right at the
-    recorded speed, each keeping its track id."""
+def _scene(
+    trace: RecordedTrace, index: int, branch: Branch, tracked: int
+) -> Detections:
+    """The trace's content as ``branch`` outputs it ``tracked`` frames after its
+    detection frame: the share of ``objects`` its kernel keeps, and of those the
+    share its tracker still holds; boxes of the recorded size moving right at
+    the recorded speed, each keeping its track id."""
     seen = trace.seen.get(branch_kernel(branch))
     share = 1.0 if seen is None else float(seen[index])
+    kept = trace.tracking_kept.get(tracker_key(branch)) if tracked else None
+    if kept is not None:
+        share *= float(kept[index]) ** tracked
     count = round(float(trace.objects[index]) * share)
     side = float(trace.object_size_px[index])
     ids = np.arange(1, count + 1)

@@ -54,23 +54,8 @@ def time_decisions(
         models, branches, sensor=ContentionSensor(), feedback=LatencyFeedback()
     )
     image = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (*frame_wh[::-1], 3))
-    boxes = Detections(
-        np.array([[10, 10, 50, 90], [100, 100, 140, 190]], np.float32),
-        np.array([0.9, 0.8], np.float32),
-        np.zeros(2, np.int64),
-        np.array([1, 2]),
-    )
-    for i in range(8):  # content and feedback as a running stream has them
-        policy.observe(
-            FrameResult(
-                Frame(image, i, 0.0),
-                boxes,
-                branches[0],
-                True,
-                dict.fromkeys(STAGES, 0.0),
-                5.0,
-            )
-        )
+    for result in _warm_stream(branches, image):
+        policy.observe(result)
     context = DecisionContext(Frame(image, 8, 0.0), 20.0, branches[0], [])
     for _ in range(200):
         policy.decide(context)
@@ -86,3 +71,29 @@ def time_decisions(
         "p50_us": float(np.percentile(micros, 50)),
         "p99_us": float(np.percentile(micros, 99)),
     }
+
+
+def _warm_stream(branches: list[Branch], image: np.ndarray) -> list[FrameResult]:
+    """Content and feedback as a running stream has them: a tracked group that
+    lost half its boxes (so every decision pays for the tracking cap), then
+    detection frames."""
+    tracked = next((b for b in branches if b.tracker), branches[0])
+    six = Detections(
+        np.array([[60 * i, 10, 60 * i + 40, 90] for i in range(6)], np.float32),
+        np.full(6, 0.9, np.float32),
+        np.zeros(6, np.int64),
+        np.arange(1, 7),
+    )
+    frames = [(tracked, True, six)] + [(tracked, False, six[:3])] * 3
+    frames += [(tracked, True, six)] + [(branches[0], True, six)] * 3
+    return [
+        FrameResult(
+            Frame(image, i, 0.0),
+            boxes,
+            branch,
+            detected,
+            dict.fromkeys(STAGES, 0.0),
+            5.0,
+        )
+        for i, (branch, detected, boxes) in enumerate(frames)
+    ]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hand_profile import (
+    DETECTOR_AP,
     make_trace,
     profile_models,
     space,
@@ -38,6 +39,16 @@ def adaptive(trace, models=None, **kwargs):
 def run(trace, sla_ms, **kwargs):
     policy, sensor = adaptive(trace, **kwargs)
     return simulate(policy, trace, sla_ms, sensor)
+
+
+def table(ap50: dict[str, float]) -> AccuracyTable:
+    """An accuracy table rating each branch of `space()` as ``ap50`` says."""
+    rows = [
+        {"video": "v", "segment": 0, "branch": str(b), **knob_columns(b)}
+        | {"ap50": ap50[str(b)]}
+        for b in space()
+    ]
+    return AccuracyTable().fit(pd.DataFrame(rows))
 
 
 def groups_over(simulation, first_frame=0):
@@ -221,6 +232,53 @@ def test_a_kernel_blind_to_the_scene_is_left_for_one_that_sees_it():
     assert np.mean(seeing.accuracy[STEP_AT:]) >= 0.8
     assert np.mean(trusting.accuracy[STEP_AT:]) < 0.1
     assert groups_over(seeing) == []
+
+
+def test_a_scene_tracking_loses_is_left_for_detection_every_frame():
+    """The profile saw tracking hold (a tracked branch loses 0.005 AP50 per
+    doubling of its group), so at 6 ms it rates s416 tracked over 4 frames
+    (0.89) above s320 every frame (0.86). Here the trackers lose a fifth of
+    their boxes per frame and s416/si4 scores 0.46. After one such group the
+    policy sees what tracking kept (5 of 10 boxes) and detects every frame."""
+    believed = {
+        str(b): DETECTOR_AP[b.input_size] - 0.005 * np.log2(b.sampling_interval)
+        for b in space()
+    }
+    models = dataclasses.replace(profile_models(), accuracy_table=table(believed))
+    trace = make_trace(FRAMES, objects=10.0, noise=0.03)
+    losing = {key: np.full(FRAMES, 0.8) for key in trace.track_ms}
+    truth = {
+        str(b): np.full(
+            FRAMES, DETECTOR_AP[b.input_size] * 0.8 ** ((b.sampling_interval - 1) / 2)
+        )
+        for b in space()
+    }
+    trace = dataclasses.replace(trace, tracking_kept=losing, accuracy=truth)
+    seeing = run(trace, 6.0, models=models)
+    trusting = run(trace, 6.0, models=models, content_aware=False)
+    every_frame = [b.sampling_interval == 1 for b in seeing.branch[16:]]
+    assert np.mean(every_frame) >= 0.9
+    assert np.mean(seeing.accuracy[16:]) >= 0.84
+    assert groups_over(seeing) == []
+    assert all(b.tracker for b in trusting.branch[16:])
+    assert np.mean(trusting.accuracy[16:]) < 0.6
+
+
+def test_tracking_that_holds_is_not_capped():
+    """The same profile on a scene where tracking keeps every box: the cap stays
+    at 1 and the policy tracks as the profile says."""
+    believed = {
+        str(b): DETECTOR_AP[b.input_size] - 0.005 * np.log2(b.sampling_interval)
+        for b in space()
+    }
+    models = dataclasses.replace(profile_models(), accuracy_table=table(believed))
+    trace = make_trace(FRAMES, objects=10.0, noise=0.03)
+    holding = {key: np.ones(FRAMES) for key in trace.track_ms}
+    trace = dataclasses.replace(trace, tracking_kept=holding)
+    seeing = run(trace, 6.0, models=models)
+    trusting = run(trace, 6.0, models=models, content_aware=False)
+    assert seeing.branch[16:] == trusting.branch[16:]
+    assert all(b.tracker for b in seeing.branch[16:])
 
 
 def test_seeding_slower_than_profiled_is_charged_to_its_tracker_not_the_detector():

@@ -1,0 +1,109 @@
+"""The plan of the running group of frames, and each frame charged against it.
+
+`AdaptivePolicy` decides; this module keeps what it predicted for the group it
+chose (`GroupPlan`, from `plan_group`) and, frame by frame, hands the measured
+parts and their raw predictions to `LatencyFeedback` (`charge_frame`), so the
+next decision corrects the right part: the detector, a tracker's seeding, or its
+tracking frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from approxrt.result import FrameResult
+from approxrt.scheduler.feedback import DETECT, LatencyFeedback
+from approxrt.scheduler.latency_model import BoundBranches, BranchLatencyModel
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """What was predicted for the running group, to compare with what happens."""
+
+    index: int
+    objects: float  # the content it was predicted for
+    detect_ms: float  # raw (uncorrected) detection frame but for the seeding
+    seed_ms: float  # raw seeding of its tracker on the detection frame
+    track_ms: float  # raw prediction of one of its tracking frames
+    detect_ms_per_object: float  # how each changes with one more object, so
+    seed_ms_per_object: float  # a frame is judged by the content it really
+    track_ms_per_object: float  # had
+    planned_mean_ms: float  # corrected mean over the group, as planned
+    slowdown: float = 1.0  # planned slowdown from sibling streams (DeviceShare)
+
+    def raw_ms(self, part: str, objects: int) -> float:
+        """The profile's ms of ``part`` (``"detect"``, ``"seed"`` or
+        ``"track"``) of a frame of this group holding ``objects`` boxes."""
+        ms = getattr(self, f"{part}_ms")
+        per_object = getattr(self, f"{part}_ms_per_object")
+        return (ms + per_object * (objects - self.objects)) * self.slowdown
+
+
+def plan_group(
+    latency: BranchLatencyModel,
+    bound_one: BoundBranches,
+    index: int,
+    stages: dict,
+    mean_ms: float,
+    predict_at: dict,
+    slowdown: float,
+) -> GroupPlan:
+    """The chosen branch's raw prediction (``stages`` of every branch, the
+    chosen one at ``index``; ``bound_one`` binds it alone), its slope in the
+    object count, and its corrected mean as planned (with the siblings'
+    slowdown, if shared). ``predict_at`` holds the decision's ``contention``,
+    ``objects``, ``object_size_px`` and ``frame_wh``."""
+    objects = predict_at["objects"]
+    more = latency.one_more_object(
+        bound_one,
+        predict_at["contention"],
+        objects,
+        predict_at["object_size_px"],
+        predict_at["frame_wh"],
+    )
+    seed = stages["tracker_seed"][index]
+    return GroupPlan(
+        index=index,
+        objects=objects,
+        detect_ms=float(
+            stages["detect_frame"][index] - seed + stages["switching"][index]
+        ),
+        seed_ms=float(seed),
+        track_ms=float(stages["track_frame"][index]),
+        detect_ms_per_object=float(more["association"] - stages["association"]),
+        seed_ms_per_object=float(more["tracker_seed"][0] - seed),
+        track_ms_per_object=float(
+            more["tracker_update"][0] - stages["tracker_update"][index]
+        ),
+        planned_mean_ms=mean_ms * slowdown,
+        slowdown=slowdown,
+    )
+
+
+def charge_frame(
+    feedback: LatencyFeedback,
+    plan: GroupPlan,
+    result: FrameResult,
+    objects: int,
+    tracker: str | None,
+) -> None:
+    """The frame's parts against their raw predictions, for ``objects`` boxes;
+    ``tracker`` is the running branch's ``"<tracker>/ds<k>"`` or None."""
+    # The scheduler's own time is not part of the profiled stages.
+    measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
+    if not result.detected:
+        feedback.observe_frame(tracker, measured, plan.raw_ms("track", objects))
+        return
+    detect_ms = plan.raw_ms("detect", objects)
+    if tracker is None or plan.seed_ms <= 0:
+        feedback.observe_frame(DETECT, measured, detect_ms)
+        return
+    # On a detection frame the kernel's "track" stage is the seeding.
+    seed_measured = result.timings_ms.get("track", 0.0)
+    feedback.observe_detection(
+        measured - seed_measured,
+        detect_ms,
+        tracker,
+        seed_measured,
+        plan.raw_ms("seed", objects),
+    )
