@@ -4,22 +4,23 @@ The profile rates a tracked branch by the scenes it was profiled on. A live
 scene can defeat tracking far more: in the benchmark's synthetic crowd (up to 50
 people crossing) nanodet_m s512 scored AP50 0.547 every frame and 0.398 tracked
 with KCF over groups of 4, yet the content-aware model, whose most crowded scene
-holds 12 boxes, put the tracked branch above every-frame detection (0.55 against
-0.51), and the adaptive run tracked where the oracle detected.
+holds 12 boxes, put the tracked branch above every-frame detection (0.68 against
+0.66 for the crowd's content), and the adaptive run tracked where the oracle
+detected.
 
 No ground truth is needed to notice: on a detection frame that ends a tracked
 group, the share of the detector's confident boxes that the tracker's boxes of
 the frame before still cover (IoU >= ``match_iou``, one to one) is what tracking
 kept over the group. Measured on the benchmark's streams (nanodet_m s512 and
-yolox_nano s416, KCF, MedianFlow and MOSSE, groups of 2-20), that share ``r``
-sets the AP50 a tracked branch keeps of its detector's every-frame AP50: the
-ratio was 1.08-1.12 x ``r`` on PETS and 1.12-1.20 x ``r`` on the crowd, where
-``r`` was 0.61-0.87 on PETS and 0.41-0.73 in the crowd. So a tracked branch's
-predicted AP50 is capped at its kernel's every-frame AP50 times
-``min(1, calibration x r)``, with ``calibration`` from PETS (1.1).
+yolox_nano s416; KCF, MedianFlow and MOSSE; groups of 2-20; docs/benchmarks/
+adaptive.md, stop 19), that share ``r`` sets the AP50 a tracked branch keeps of
+its kernel's every-frame AP50: the ratio was 1.11-1.15 x ``r`` on PETS (``r``
+0.61-0.87) and 0.93-1.23 x ``r`` in the crowd (``r`` 0.41-0.73). So a tracked
+branch's predicted AP50 is capped at its kernel's every-frame AP50 times
+``min(1, calibration x r)``, ``calibration`` just under PETS's ratios (1.1).
 
 ``r`` falls with the group's length about as ``length ** -alpha`` (PETS: alpha
-0.13-0.21, crowd 0.30-0.45, over lengths 2-20), so one tracker measured at one
+0.12-0.21, crowd 0.30-0.51, over lengths 2-20), so one tracker measured at one
 length prices every length. A (tracker, downsample) never measured in this
 scene takes the mean alpha of those that were: how hard the scene is to track
 is mostly the scene's. Each alpha fades back to 0 (no loss beyond the profile's)
