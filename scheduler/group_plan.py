@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from approxrt.contention import ContentionLevels
 from approxrt.result import FrameResult
+from approxrt.scheduler.content import Content
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback
 from approxrt.scheduler.latency_model import BoundBranches, BranchLatencyModel
 
@@ -42,24 +44,22 @@ class GroupPlan:
 def plan_group(
     latency: BranchLatencyModel,
     bound_one: BoundBranches,
-    index: int,
     stages: dict,
+    index: int,
+    *,
     mean_ms: float,
-    predict_at: dict,
+    contention: ContentionLevels,
+    content: Content,
+    frame_wh: tuple[int, int],
     slowdown: float,
 ) -> GroupPlan:
-    """The chosen branch's raw prediction (``stages`` of every branch, the
-    chosen one at ``index``; ``bound_one`` binds it alone), its slope in the
-    object count, and its corrected mean as planned (with the siblings'
-    slowdown, if shared). ``predict_at`` holds the decision's ``contention``,
-    ``objects``, ``object_size_px`` and ``frame_wh``."""
-    objects = predict_at["objects"]
+    """The plan of branch ``index``: its raw prediction (``stages`` of every
+    branch; ``bound_one`` binds it alone), its slope in the object count at
+    ``content``, and its corrected ``mean_ms`` as planned, times the siblings'
+    ``slowdown`` when shared."""
+    objects = content.objects
     more = latency.one_more_object(
-        bound_one,
-        predict_at["contention"],
-        objects,
-        predict_at["object_size_px"],
-        predict_at["frame_wh"],
+        bound_one, contention, objects, content.object_size_px, frame_wh
     )
     seed = stages["tracker_seed"][index]
     return GroupPlan(

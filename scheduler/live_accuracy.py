@@ -70,6 +70,7 @@ class LiveAccuracy:
             TrackingRetention(tracker_keys) if content_aware and tracker_keys else None
         )
         self._bind_parents(kernels, keys, tracker_keys, branches)
+        self._kept: np.ndarray | None = None  # each branch's share, last predict
         self._previous: FrameResult | None = None  # the last frame observed
         self._group_frames = 0  # frames since the latest detection frame
 
@@ -113,6 +114,7 @@ class LiveAccuracy:
 
     def _cap_tracking(self, accuracy: np.ndarray, frame_index: int) -> np.ndarray:
         alpha = self.retention.alphas(frame_index) if self.retention else None
+        self._kept = None
         if alpha is None:  # nothing tracked yet: a decision skips the cap
             return accuracy
         kept = self.retention.kept_ap_share(
@@ -120,10 +122,10 @@ class LiveAccuracy:
         )
         # Untracked branches (and those without an every-frame parent) gather
         # a share so large that their own score, if positive, stays under it.
-        kept = np.append(kept, NEVER_CAPPED)[self._pair]
+        kept = self._kept = np.append(kept, NEVER_CAPPED)[self._pair]
         # A parent scoring below 0 caps its tracked branches at 0.
-        cap = np.maximum(accuracy[self._parent], 0.0)
-        return np.minimum(accuracy, np.multiply(cap, kept, out=cap), out=cap)
+        cap = np.maximum(accuracy[self._parent], 0.0) * kept
+        return np.minimum(accuracy, cap, out=cap)
 
     def observe(self, result: FrameResult, confident_boxes: int) -> None:
         """One frame's result; ``confident_boxes`` of it count as found."""
@@ -147,6 +149,11 @@ class LiveAccuracy:
         self.retention.update(
             tracker, frames, previous.detections, found, result.frame.index
         )
+
+    def tracking_kept(self, index: int) -> float:
+        """The share branch ``index`` was capped to at the last `predict` (1 when
+        the cap was off or does not apply to it)."""
+        return 1.0 if self._kept is None else min(float(self._kept[index]), 1.0)
 
     def sees_the_scene(self, kernel: str, frame_index: int) -> bool:
         """Whether ``kernel``'s boxes count as the scene's (its recall so far)."""

@@ -188,16 +188,13 @@ class AdaptivePolicy:
         self._plan = plan_group(
             self.models.latency,
             self._bound_one[index],
-            index,
             stages,
-            float(mean_ms[index]),
-            {
-                "contention": levels,
-                "objects": content.objects,
-                "object_size_px": content.object_size_px,
-                "frame_wh": frame_wh,
-            },
-            allotment.slowdown,
+            index,
+            mean_ms=float(mean_ms[index]),
+            contention=levels,
+            content=content,
+            frame_wh=frame_wh,
+            slowdown=allotment.slowdown,
         )
         self._group_ms = []
         return Decision(
@@ -224,6 +221,9 @@ class AdaptivePolicy:
                 "kernel_recall": self.accuracy.kernel_recall(
                     self._kernels[index], context.frame.index
                 ),
+                # The share of its kernel's every-frame AP50 the chosen branch is
+                # held to, from what tracking kept here (1: not capped).
+                "tracking_kept": self.accuracy.tracking_kept(index),
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )

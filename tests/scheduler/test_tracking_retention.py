@@ -101,3 +101,6 @@ def test_the_cap_leaves_untracked_branches_and_scores_at_or_below_zero_alone():
         held = max(parent[branches[i].input_size], 0.0) * 1.1 * 0.5
         assert capped[i] == pytest.approx(min(scores[i], held))
     assert live.predict(Content(), (480, 360), 0).shape == (len(branches),)
+    # The decision reports the share its branch was held to (1: not capped).
+    assert live.tracking_kept(si4[0]) == pytest.approx(1.1 * 0.5)
+    assert live.tracking_kept(int(np.flatnonzero(untracked)[0])) == 1.0
