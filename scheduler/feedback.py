@@ -28,6 +28,17 @@ predicted for it under the sensed contention:
   predicted while KCF was 1.3x). This is what handles contention the profile
   never saw — memory-bandwidth pressure the OS does not report, a real
   co-running program.
+- **Switching**: the first detection frame after a switch of kernel costs
+  more than the profile's switching pairs say (measured back to back, right
+  after the other kernel): live, a kernel's first frame after 20 frames of
+  another took 13.0 ms against 3.4 planned (yolox_nano s224 after nanodet_m
+  s512, crowd, idle). Read as a detector frame, that one frame replaced the
+  detection factor (0.93 -> 3.37: the frame before was high too), every
+  detector was planned 3.4x over, nothing fitted for dozens of frames, and the
+  fallback ran the blind s224. So a switch's frame does not move the detection
+  factor; what it cost beyond the detector's steady cost and the profiled
+  switch is smoothed into ``switch_extra_ms``, which plans add to every
+  switch.
 - **Margin**: the distribution of ``measured / predicted`` per group of frames,
   *after* correction. The policy plans with predicted latency x the margin, a
   high quantile of the recent ratios, instead of a fixed 1.3: tight when
@@ -83,6 +94,7 @@ class LatencyFeedback:
     factors: dict[str, float] = field(default_factory=lambda: {DETECT: 1.0})
 
     def __post_init__(self) -> None:
+        self.switch_extra_ms = 0.0  # a switch's cost beyond the profile's, smoothed
         self._ratios: deque[float] = deque(maxlen=self.margin_window)
         self._ratios_by_frames: dict[int, deque[float]] = {}
         # Quantiles are taken when a group ends (once per group), so that a
@@ -118,6 +130,12 @@ class LatencyFeedback:
                 (seed_key(tracker), seed_ms, predicted_seed_ms),
             ]
         )
+
+    def observe_switch(self, extra_ms: float) -> None:
+        """A switch's first detection frame cost ``extra_ms`` beyond the
+        detector's corrected steady cost and the profiled switch."""
+        if np.isfinite(extra_ms):
+            self.switch_extra_ms += self.relax * (extra_ms - self.switch_extra_ms)
 
     def _observe_parts(self, parts: list[tuple[str, float, float]]) -> None:
         """The parts of one frame; a part is confirmed high by the frame before

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from approxrt.contention import ContentionLevels
 from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content
-from approxrt.scheduler.feedback import DETECT, LatencyFeedback
+from approxrt.scheduler.feedback import DETECT, LatencyFeedback, seed_key
 from approxrt.scheduler.latency_model import BoundBranches, BranchLatencyModel
 
 
@@ -24,7 +24,8 @@ class GroupPlan:
 
     index: int
     objects: float  # the content it was predicted for
-    detect_ms: float  # raw (uncorrected) detection frame but for the seeding
+    detect_ms: float  # raw (uncorrected) detection frame but for seeding, switch
+    switch_ms: float  # raw cost of switching into its kernel (0: no switch)
     seed_ms: float  # raw seeding of its tracker on the detection frame
     track_ms: float  # raw prediction of one of its tracking frames
     detect_ms_per_object: float  # how each changes with one more object, so
@@ -65,9 +66,8 @@ def plan_group(
     return GroupPlan(
         index=index,
         objects=objects,
-        detect_ms=float(
-            stages["detect_frame"][index] - seed + stages["switching"][index]
-        ),
+        detect_ms=float(stages["detect_frame"][index] - seed),
+        switch_ms=float(stages["switching"][index]),
         seed_ms=float(seed),
         track_ms=float(stages["track_frame"][index]),
         detect_ms_per_object=float(more["association"] - stages["association"]),
@@ -86,20 +86,33 @@ def charge_frame(
     result: FrameResult,
     objects: int,
     tracker: str | None,
+    switched: bool,
 ) -> None:
     """The frame's parts against their raw predictions, for ``objects`` boxes;
-    ``tracker`` is the running branch's ``"<tracker>/ds<k>"`` or None."""
+    ``tracker`` is the running branch's ``"<tracker>/ds<k>"`` or None;
+    ``switched``: the frame is the first after a switch of kernel."""
     # The scheduler's own time is not part of the profiled stages.
     measured = result.latency_ms - result.timings_ms.get("schedule", 0.0)
     if not result.detected:
         feedback.observe_frame(tracker, measured, plan.raw_ms("track", objects))
         return
+    # On a detection frame the kernel's "track" stage is the seeding.
+    seeded = tracker is not None and plan.seed_ms > 0
+    seed_measured = result.timings_ms.get("track", 0.0) if seeded else 0.0
     detect_ms = plan.raw_ms("detect", objects)
-    if tracker is None or plan.seed_ms <= 0:
+    if switched:
+        # What the switch cost beyond the profile's, apart from the detector's
+        # factor (see `LatencyFeedback.observe_switch`); the seeding still counts.
+        steady_ms = feedback.factor(DETECT) * detect_ms
+        switch_ms = plan.switch_ms * plan.slowdown
+        feedback.observe_switch(measured - seed_measured - steady_ms - switch_ms)
+        if seeded:
+            seed_ms = plan.raw_ms("seed", objects)
+            feedback.observe_frame(seed_key(tracker), seed_measured, seed_ms)
+        return
+    if not seeded:
         feedback.observe_frame(DETECT, measured, detect_ms)
         return
-    # On a detection frame the kernel's "track" stage is the seeding.
-    seed_measured = result.timings_ms.get("track", 0.0)
     feedback.observe_detection(
         measured - seed_measured,
         detect_ms,

@@ -121,6 +121,8 @@ class AdaptivePolicy:
             self._si, return_inverse=True
         )
         self._kernels = [branch_kernel(b) for b in self.branches]
+        codes = {k: i for i, k in enumerate(dict.fromkeys(self._kernels))}
+        self._kernel_code = np.array([codes[k] for k in self._kernels])
         self.accuracy = LiveAccuracy(
             models, self.branches, content_aware, min_confidence
         )
@@ -129,6 +131,7 @@ class AdaptivePolicy:
         position = {k: i for i, k in enumerate(self._tracker_keys)}
         self._tracker_index = np.array([position.get(k, 0) for k in keys], np.int64)
         self._plan: GroupPlan | None = None
+        self._switched = False  # the running group's kernel differs from before
         self._bound_one: dict[int, object] = {}
         self._group_ms: list[float] = []
         self._warm = False
@@ -169,9 +172,8 @@ class AdaptivePolicy:
         detect_ms = (stages["detect_frame"] - seed_ms) * detect_factor
         detect_ms += seed_ms * seed_factors
         track_ms = stages["track_frame"] * track_factors
-        mean_ms = (
-            detect_ms + (self._si - 1) * track_ms + stages["switching"]
-        ) / self._si
+        switch_ms = self._switch_ms(stages["switching"], running)
+        mean_ms = (detect_ms + (self._si - 1) * track_ms + switch_ms) / self._si
         accuracy = self.accuracy.predict(content, frame_wh, context.frame.index)
         margin = self._margins()
         if not content.known:
@@ -197,6 +199,9 @@ class AdaptivePolicy:
             slowdown=allotment.slowdown,
         )
         self._group_ms = []
+        self._switched = (
+            running is not None and self._kernels[index] != (self._kernels[running])
+        )
         return Decision(
             self.branches[index],
             latency_ms=self._plan.planned_mean_ms,
@@ -227,6 +232,15 @@ class AdaptivePolicy:
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )
+
+    def _switch_ms(self, profiled_ms: np.ndarray, running: int | None) -> np.ndarray:
+        """Each branch's cost of switching from the running kernel: the
+        profile's pair, plus what switches cost beyond it here."""
+        extra = self.feedback.switch_extra_ms if self.feedback else 0.0
+        if running is None or extra == 0.0:
+            return profiled_ms
+        other = self._kernel_code != self._kernel_code[running]
+        return np.maximum(profiled_ms + extra * other, 0.0)
 
     def _check_ms(self, planned_ms: np.ndarray, running: int | None) -> np.ndarray:
         """What must fit the SLA: the planned ms, over ``1 - hysteresis_sla``
@@ -330,7 +344,9 @@ class AdaptivePolicy:
             self._warm = True
             return
         tracker = tracker_key(self.branches[plan.index])
-        charge_frame(self.feedback, plan, result, self.content.last_count, tracker)
+        switched = self._switched and not self._group_ms
+        objects = self.content.last_count
+        charge_frame(self.feedback, plan, result, objects, tracker, switched)
         self._group_ms.append(result.latency_ms)
         frames = int(self._si[plan.index])
         if len(self._group_ms) == frames:

@@ -281,6 +281,24 @@ def test_tracking_that_holds_is_not_capped():
     assert all(b.tracker for b in seeing.branch[16:])
 
 
+def test_a_switch_spike_is_charged_to_switching_not_to_every_detector():
+    """The profile prices switching kernels at 0; here the first frame after a
+    switch costs 12 ms more. When the SLA drops from 20 to 10 ms, s416 every
+    frame no longer fits and the policy switches to s320. That one frame must
+    not read as a 3x slower detector (which would plan every detector over 10 ms
+    for dozens of frames): it is learnt as the switch's own cost."""
+    trace = dataclasses.replace(make_trace(FRAMES, noise=0.03), switch_ms=12.0)
+    sla = step(FRAMES, STEP_AT, 20.0, 7.0)
+    policy, sensor = adaptive(trace)
+    simulation = simulate(policy, trace, sla, sensor)
+    assert str(simulation.branch[STEP_AT - 1]) == "yolox_nano/s416/si1"
+    after = [str(b) for b in simulation.branch[STEP_AT + 1 :]]
+    assert after.count("yolox_nano/s320/si1") >= 0.9 * len(after)
+    assert policy.feedback.factor(DETECT) < 1.1
+    assert policy.feedback.switch_extra_ms == pytest.approx(0.2 * 12.0, rel=0.1)
+    assert len(groups_over(simulation, STEP_AT)) <= 1  # the switch's own frame
+
+
 def test_seeding_slower_than_profiled_is_charged_to_its_tracker_not_the_detector():
     """KCF's seeding 4x its profile (PETS: MOSSE's seeding 4-11 ms measured,
     under-predicted): its branches are planned with it, every detector is not."""
