@@ -7,7 +7,8 @@ once (numpy arrays, bound once at start-up):
 2. **contention** from the OS (`ContentionSensor`);
 3. **latency**: the profile's prediction at that contention and content, times
    the live correction factors (`LatencyFeedback`), plus the switching cost
-   from the running kernel amortised over the group;
+   from the running kernel (the profile's pair and what switches cost here
+   beyond it) amortised over the group;
 4. **accuracy**: content-aware when the profile has the model, else the table,
    corrected by what the stream shows (`LiveAccuracy`): a kernel blind to this
    scene, tracking that loses it;
