@@ -189,22 +189,10 @@ class BranchLatencyModel:
         detector_ms = np.maximum(at["detector"] @ detector_features(*frame_wh), 0.0)
         stages = {
             "detector": detector_ms[bound.detector_index],
-            "association": np.maximum(
-                association_features(objects, objects) @ at["association"][0], 0.0
-            ),
+            **self._object_stages(at, bound, objects, object_size_px, frame_wh),
         }
         overhead_ms = np.maximum(at["overhead"][self._overhead_groups, 0], 0.0)
         stages["overhead_detect"], stages["overhead_track"] = overhead_ms
-        if self.tracker is not None:
-            phi = tracker_features(objects, object_size_px, *frame_wh)
-            for phase, index in (
-                ("seed", bound.seed_index),
-                ("update", bound.update_index),
-            ):
-                ms = _rows(at["tracker"], index, phi) * bound.tracked
-                stages[f"tracker_{phase}"] = ms
-        else:
-            stages["tracker_seed"] = stages["tracker_update"] = np.zeros(len(bound))
         stages["switching"] = self._switching(bound, switch_from)
         return _compose(stages, bound, stay_frames)
 
@@ -222,20 +210,26 @@ class BranchLatencyModel:
         overhead and switching do not depend on the count, so a plan's slope in
         it costs these alone (a decision's budget is 0.2 ms)."""
         at = self._coefficients_at(contention)
-        more = objects + 1.0
+        return self._object_stages(at, bound, objects + 1.0, object_size_px, frame_wh)
+
+    def _object_stages(self, at, bound, objects, object_size_px, frame_wh) -> dict:
+        """``association``, ``tracker_seed``, ``tracker_update`` at ``objects``."""
         stages = {
             "association": np.maximum(
-                association_features(more, more) @ at["association"][0], 0.0
+                association_features(objects, objects) @ at["association"][0], 0.0
             )
         }
         if self.tracker is None:
             stages["tracker_seed"] = stages["tracker_update"] = np.zeros(len(bound))
             return stages
-        phi = tracker_features(more, object_size_px, *frame_wh)
-        stages["tracker_seed"] = _rows(at["tracker"], bound.seed_index, phi)
-        stages["tracker_update"] = _rows(at["tracker"], bound.update_index, phi)
-        for phase in ("tracker_seed", "tracker_update"):
-            stages[phase] = stages[phase] * bound.tracked
+        phi = tracker_features(objects, object_size_px, *frame_wh)
+        for phase, index in (
+            ("seed", bound.seed_index),
+            ("update", bound.update_index),
+        ):
+            stages[f"tracker_{phase}"] = (
+                _rows(at["tracker"], index, phi) * bound.tracked
+            )
         return stages
 
     def predict_one(
