@@ -1,9 +1,14 @@
 """CPU contention from stress-ng (Debian/Ubuntu/L4T package ``stress-ng``).
 
-A level of N.x cores runs one instance ``--cpu N --cpu-load 100`` and one
-``--cpu 1 --cpu-load x*100``, so the load splits over cores as the built-in one
-does. stress-ng cannot change its load while running: a new level restarts these
-instances (and nothing else). Each instance is tied to this process with a death
+A level of N.x cores runs N instances ``--cpu 1 --cpu-load 100``, each pinned
+to a core of its own, and one ``--cpu 1 --cpu-load x*100`` on the next core, so
+the load splits over cores as the built-in one does. One instance per core, not
+one ``--cpu N --taskset <N cores>``: that instance's workers may share a core and
+leave another free. Measured at cpu=2 on the 2-core VM with one ONNX Runtime
+thread (profile lat12, docs/benchmarks/profiler.md, stop 20): yolox_nano s416 ran
+at its idle speed (11-12 ms) in 24 of 30 calls and at 19-28 ms in the rest, and
+the two workers reached 1.0-1.4 cores, not 2. stress-ng cannot change its load
+while running: a new level restarts these instances (and nothing else). Each instance is tied to this process with a death
 signal set before exec; stress-ng ties its own workers to itself the same way.
 
 Memory bandwidth stays with the built-in generator: stress-ng reports how much it
@@ -56,8 +61,10 @@ class StressNgCpuLoad:
         self.close()
         full = math.floor(cores)
         fraction_pct = round((cores - full) * 100)
-        if full:
-            self._start(full, 100, pin_cores[:full])
+        if full and not pin_cores:  # no pinning here: the OS places the workers
+            self._start(full, 100, [])
+        for core in pin_cores[:full]:
+            self._start(1, 100, [core])
         if fraction_pct:
             self._start(1, fraction_pct, pin_cores[full : full + 1])
         self._running = (cores, tuple(pin_cores))

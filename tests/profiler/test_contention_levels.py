@@ -64,6 +64,25 @@ def test_cpu_levels_are_reached_by_the_workers_cpu_time(backend):
     assert one.cpu_busy_pct >= 100 * 0.8 / len(cores_from_last())
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_busy_core_gets_a_worker_pinned_to_it(backend):
+    """Whole cores are one worker per core: workers free to float may share a
+    core and leave another idle for the program under test (profiler.md, stop 20)."""
+    cores = cores_from_last()
+    with ContentionGenerator(settle_s=0, backend=backend) as generator:
+        generator.set(ContentionLevels(cpu=len(cores)))
+        workers = [
+            psutil.Process(pid)
+            for pid in generator.pids()
+            if not psutil.Process(pid).children()  # stress-ng's own parents
+        ]
+        affinities = [worker.cpu_affinity() for worker in workers]
+    assert len(workers) == len(cores), affinities
+    assert sorted(core for affinity in affinities for core in affinity) == sorted(
+        cores
+    )
+
+
 def test_memory_bandwidth_is_measured_within_a_quarter_of_the_target():
     with ContentionGenerator(settle_s=0.3, backend="builtin") as generator:
         reading = reach(generator, membw_mbps=500)
