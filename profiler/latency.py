@@ -38,7 +38,8 @@ Each contention level is visited once for everything planned for it (changing
 levels costs the generator's settle time): the idle level first, then the other
 fitted levels, then the held-out ones. The detector cells alone come back:
 their samples are split over `DETECTOR_PASSES` passes through every level, the
-later passes visiting only them, in alternating order. Without a generator only
+later passes visiting only them, each starting further along the list of levels.
+Without a generator only
 the idle level is measured, and the validation runs there.
 """
 
@@ -271,11 +272,20 @@ def detector_passes(
     visits: list[Visit],
     shares: list[int],
 ) -> list[tuple[Visit, list[Cell]]]:
-    """The later passes: every level again, detector cells only, the order
-    reversed each pass (a steady drift then weighs on every level alike)."""
+    """The later passes: every level again, detector cells only, each pass
+    starting further along ``visits`` (the first pass runs them in order).
+
+    So no level is visited twice in a row where one pass ends and the next
+    begins: every visit of a level is a moment of its own. Passes that
+    alternated forward and reversed orders did that to the levels at both ends
+    of the list, the held-out ones among them: 3 distinct moments in their 6
+    passes, so the cells scored against the fit averaged less of the machine's
+    drift than the cells fitted (profiler.md, stop 20).
+    """
     passes = []
     for index, samples in enumerate(shares):
-        order = visits[::-1] if index % 2 == 0 else visits
+        start = (index + 1) * len(visits) // (len(shares) + 1)
+        order = visits[start:] + visits[:start]
         passes += [
             (
                 Visit(visit.levels, visit.fitted, full=False, validate=False),

@@ -106,14 +106,23 @@ def test_slow_trackers_are_timed_at_fewer_objects_and_corners_under_contention()
     assert objects_for("csrt", counts, full=False) == [1, 15]
 
 
-def test_later_detector_passes_revisit_every_level_in_alternating_order(config, space):
+def test_later_detector_passes_revisit_every_level_never_twice_in_a_row(
+    config, space
+):
     visits = contention_visits(config.profile, contended=True)
-    passes = detector_passes(None, space, None, config.profile, visits, [4, 3])
+    shares = [3, 3, 3, 3, 3]
+    passes = detector_passes(None, space, None, config.profile, visits, shares)
     kernels_x_sizes = len(space.kernels) * len(config.profile.frame_sizes)
-    assert len(passes) == 2 * len(visits)
-    levels = [visit.levels for visit, _ in passes]
+    assert len(passes) == len(shares) * len(visits)
     forward = [visit.levels for visit in visits]
-    assert levels == forward[::-1] + forward
+    levels = [visit.levels for visit, _ in passes]
+    for index in range(len(shares)):
+        one_pass = levels[index * len(visits) : (index + 1) * len(visits)]
+        assert sorted(map(str, one_pass)) == sorted(map(str, forward))
+    # The first pass runs the levels in order; where any pass ends and the next
+    # begins, the level changes, so each visit of a level is a moment of its own.
+    whole_run = forward + levels
+    assert all(a != b for a, b in zip(whole_run, whole_run[1:], strict=False))
     for visit, cells in passes:
         assert not visit.full and not visit.validate  # detector cells only
         assert len(cells) == kernels_x_sizes
