@@ -226,3 +226,88 @@ def bench_scheduler(profile_dir, decisions):
     except (ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(time_decisions(models, wide_space(models), decisions)))
+
+
+@bench.command(name="threads")
+@click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--models", "models_dir", help="Folder holding model files.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="docs/benchmarks",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--kernels",
+    default="yolox_nano/s416,nanodet_m/s320,fastestdet/s352",
+    show_default=True,
+    help="Detector kernels (detector/s<size>), comma-separated.",
+)
+@click.option(
+    "--threads",
+    "thread_counts",
+    default="0,1",
+    show_default=True,
+    help="CPU thread counts per detector; 0 is the library's default.",
+)
+@click.option(
+    "--levels",
+    default="cpu=0;cpu=1;cpu=2;cpu=1,membw=3000",
+    show_default=True,
+    help="Contention levels, ';'-separated (the generator's levels).",
+)
+@click.option("--rounds", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--calls",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Timed detector calls per kernel, thread count, level and round.",
+)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+def bench_threads(
+    video,
+    models_dir,
+    out_dir,
+    kernels,
+    thread_counts,
+    levels,
+    rounds,
+    calls,
+    config_path,
+):
+    """Detector ms per thread count at each contention level, interleaved
+    rounds -> OUT/threads.{md,csv,png}."""
+    from approxrt.bench.threads import measure_threads, write_report
+    from approxrt.contention import ContentionLevels
+    from approxrt.profiler.contention import ContentionError, ContentionGenerator
+    from approxrt.profiler.latency_frames import read_video
+
+    config = config_from(config_path, models_dir=models_dir)
+    try:
+        branches = [
+            parse_branch(f"{kernel.strip()}/si1") for kernel in kernels.split(",")
+        ]
+        counts = parse_ints(thread_counts)
+        parsed_levels = [
+            ContentionLevels.parse(s) for s in levels.split(";") if s.strip()
+        ]
+        frames = read_video(Path(video), 8)
+        with ContentionGenerator(
+            settle_s=config.profile.settle_s, backend=config.profile.cpu_backend
+        ) as generator:
+            rows = measure_threads(
+                config,
+                branches,
+                counts,
+                parsed_levels,
+                frames,
+                generator,
+                rounds,
+                calls,
+            )
+    except (ValueError, FileNotFoundError, ContentionError) as error:
+        raise click.ClickException(str(error)) from None
+    command = command_line(click.get_current_context())
+    click.echo(write_report(rows, out_dir, command).read_text())
