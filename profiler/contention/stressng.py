@@ -5,11 +5,12 @@ to a core of its own, and one ``--cpu 1 --cpu-load x*100`` on the next core, so
 the load splits over cores as the built-in one does. One instance per core, not
 one ``--cpu N --taskset <N cores>``: that instance's workers may share a core and
 leave another free. Measured at cpu=2 on the 2-core VM with one ONNX Runtime
-thread (profile lat12, docs/benchmarks/profiler.md, stop 20): yolox_nano s416 ran
-at its idle speed (11-12 ms) in 24 of 30 calls and at 19-28 ms in the rest, and
+thread (profile lat12, docs/benchmarks/profiler.md, stop 20): yolox_nano s416
+took 11-12 ms in 29 of its 30 calls, as on the idle device (10.9-12.4 ms), and
 the two workers reached 1.0-1.4 cores, not 2. stress-ng cannot change its load
-while running: a new level restarts these instances (and nothing else). Each instance is tied to this process with a death
-signal set before exec; stress-ng ties its own workers to itself the same way.
+while running: a new level restarts these instances (and nothing else). Each
+instance is tied to this process with a death signal set before exec; stress-ng
+ties its own workers to itself the same way.
 
 Memory bandwidth stays with the built-in generator: stress-ng reports how much it
 moved only when it exits, and the generator must report it while running.

@@ -1,5 +1,6 @@
 """What the latency profiler plans to measure, checked without running a model."""
 
+import itertools
 from contextlib import nullcontext as does_not_raise
 
 import numpy as np
@@ -122,7 +123,7 @@ def test_later_detector_passes_revisit_every_level_never_twice_in_a_row(
     # The first pass runs the levels in order; where any pass ends and the next
     # begins, the level changes, so each visit of a level is a moment of its own.
     whole_run = forward + levels
-    assert all(a != b for a, b in zip(whole_run, whole_run[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(whole_run))
     for visit, cells in passes:
         assert not visit.full and not visit.validate  # detector cells only
         assert len(cells) == kernels_x_sizes
