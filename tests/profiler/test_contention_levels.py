@@ -78,9 +78,7 @@ def test_each_busy_core_gets_a_worker_pinned_to_it(backend):
         ]
         affinities = [worker.cpu_affinity() for worker in workers]
     assert len(workers) == len(cores), affinities
-    assert sorted(core for affinity in affinities for core in affinity) == sorted(
-        cores
-    )
+    assert sorted(core for affinity in affinities for core in affinity) == sorted(cores)
 
 
 def test_memory_bandwidth_is_measured_within_a_quarter_of_the_target():

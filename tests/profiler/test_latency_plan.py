@@ -107,9 +107,7 @@ def test_slow_trackers_are_timed_at_fewer_objects_and_corners_under_contention()
     assert objects_for("csrt", counts, full=False) == [1, 15]
 
 
-def test_later_detector_passes_revisit_every_level_never_twice_in_a_row(
-    config, space
-):
+def test_later_detector_passes_revisit_every_level_never_twice_in_a_row(config, space):
     visits = contention_visits(config.profile, contended=True)
     shares = [3, 3, 3, 3, 3]
     passes = detector_passes(None, space, None, config.profile, visits, shares)
