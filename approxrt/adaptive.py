@@ -46,6 +46,39 @@ def shipped_accuracy() -> dict[str, dict]:
     }
 
 
+def settings_from_profile(config: Config, profile_dir: Path) -> Config:
+    """``config`` with the settings the profile's latency was measured under.
+
+    - ``num_threads``: the detectors' CPU threads. The latency model holds for
+      the count it timed only: on the 2-core VM one thread took 0.52-1.33x the
+      default's time, depending on kernel and load (docs/benchmarks/threads.md).
+      A run asking another count gets the profile's, with a warning.
+    - ``profile.cpu_backend``: what loads the CPU, so a benchmark trace's level
+      means the load profiled (from the latency step's record, when it has one).
+    """
+    from approxrt.profiler.store import open_profile, profile_config
+
+    store = open_profile(profile_dir)
+    threads = profile_config(store).num_threads
+    if config.num_threads != threads:
+        log.warning(
+            "num_threads %d -> %d: the profile %s timed its detectors on %d "
+            "thread(s) (0 = the library's default), so the run uses that",
+            config.num_threads,
+            threads,
+            profile_dir,
+            threads,
+        )
+        config = config.replace(num_threads=threads)
+    latency = store.read_meta().get("steps", {}).get("latency") or {}
+    backend = latency.get("cpu_backend")
+    if backend is None:  # a profile from before the backend was recorded
+        return config
+    return config.replace(
+        profile={**config.profile.model_dump(), "cpu_backend": backend}
+    )
+
+
 def load_run_models(
     config: Config,
     profile_dir: Path | None,
@@ -213,6 +246,7 @@ def _calibration_key(calibration: Config) -> str:
         ],
         "frame": calibration.profile.frame_sizes,
         "device_setting": calibration.device,
+        "threads": calibration.num_threads,
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return digest[:16]

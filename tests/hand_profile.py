@@ -197,9 +197,11 @@ warmup_runs: 1
 """
 
 
-def write_profile(path) -> ProfileStore:
-    """A profile directory holding this module's latency and accuracy models."""
-    store = ProfileStore.create(path, load_config().model_dump())
+def write_profile(path, **config_overrides) -> ProfileStore:
+    """A profile directory holding this module's latency and accuracy models,
+    made (its meta says) with the default config and ``config_overrides``."""
+    config = load_config().replace(**config_overrides)
+    store = ProfileStore.create(path, config.model_dump())
     store.write_models(
         {
             "branch_latency": latency_model().to_dict(),

@@ -168,7 +168,7 @@ def bench_kernel(
 def bench_adaptive(scenario_path, out_dir, profile_dir, models_dir, config_path):
     """Adaptive vs fixed, best static, ApproxDet-style and the oracle, per
     stream x contention x SLA of SCENARIO -> OUT/{results.csv,adaptive.md,*.png}."""
-    from approxrt.adaptive import candidates, load_run_models
+    from approxrt.adaptive import candidates, load_run_models, settings_from_profile
     from approxrt.bench.adaptive import run_adaptive_benchmark
     from approxrt.bench.adaptive_report import write_report
     from approxrt.bench.scenario import load_scenario
@@ -177,7 +177,7 @@ def bench_adaptive(scenario_path, out_dir, profile_dir, models_dir, config_path)
         scenario, base = load_scenario(scenario_path)
         config = config_from(config_path, models_dir=models_dir)
         if profile_dir is not None:
-            config = _with_profiled_cpu_load(config, Path(profile_dir))
+            config = settings_from_profile(config, Path(profile_dir))
         models, origin = load_run_models(config, profile_dir, None)
         branches = candidates(models, config)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
@@ -187,20 +187,6 @@ def bench_adaptive(scenario_path, out_dir, profile_dir, models_dir, config_path)
     command = command_line(click.get_current_context())
     report = write_report(result.rows, result.timelines, out_dir, command)
     click.echo(report.read_text())
-
-
-def _with_profiled_cpu_load(config, profile_dir: Path):
-    """``config`` whose generator loads the CPU as the profile's latency step
-    did (its meta says which), so a trace's level means the load profiled."""
-    from approxrt.profiler.store import open_profile
-
-    latency = open_profile(profile_dir).read_meta().get("steps", {}).get("latency")
-    backend = (latency or {}).get("cpu_backend")
-    if backend is None:  # a profile from before the backend was recorded
-        return config
-    return config.replace(
-        profile={**config.profile.model_dump(), "cpu_backend": backend}
-    )
 
 
 @bench.command(name="scheduler")

@@ -122,6 +122,10 @@ def run(
         classes=classes.split(",") if classes else None,
     )
     try:
+        if profile_dir is not None:
+            from approxrt.adaptive import settings_from_profile
+
+            config = settings_from_profile(config, Path(profile_dir))
         policy, branches = _policy(
             branch_name, switch_specs, profile_dir, config, source, no_progress
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -37,6 +38,10 @@ def serve(settings_path, listen):
         raise click.UsageError(str(error)) from None
     config = config_from(settings.config, models_dir=settings.models)
     try:
+        if settings.profile:
+            from approxrt.adaptive import settings_from_profile
+
+            config = settings_from_profile(config, Path(settings.profile))
         run_daemon(settings, config, token)
     except ValueError as error:
         raise click.ClickException(str(error)) from None

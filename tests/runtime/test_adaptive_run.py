@@ -111,6 +111,18 @@ def test_a_cached_calibration_is_reused_with_the_shipped_accuracy(tmp_path):
     assert "yolox_nano/s416/si1" in models.accuracy_table.branches_
 
 
+def test_a_calibration_is_kept_apart_per_detector_thread_count():
+    from approxrt.adaptive import _calibration_key
+
+    default = calibration_config(load_config())
+    one_thread = calibration_config(load_config().replace(num_threads=1))
+    # One thread took 0.52-1.33x the default's time here (threads.md).
+    assert _calibration_key(default) != _calibration_key(one_thread)
+    assert _calibration_key(default) == _calibration_key(
+        calibration_config(load_config())
+    )
+
+
 def test_the_quick_calibration_narrows_the_profile_to_the_shipped_kernels():
     calibration = calibration_config(load_config())
     assert calibration.profile.cpu_levels == [0.0, 2.0]

@@ -149,12 +149,25 @@ def test_gpu_steps_start_the_gpu_load_first_and_reach_the_generator(
 
 
 def test_the_bench_loads_the_cpu_as_the_profile_did(tmp_path):
-    from approxrt.cli.bench import _with_profiled_cpu_load
+    from approxrt.adaptive import settings_from_profile
 
     store = write_profile(tmp_path / "profile")
     config = load_config()
-    assert _with_profiled_cpu_load(config, store.path) == config  # none recorded
+    assert settings_from_profile(config, store.path) == config  # none recorded
     other = "builtin" if config.profile.cpu_backend != "builtin" else "stress-ng"
     store.record_step("latency", 1.0, cpu_backend=other)
-    loaded = _with_profiled_cpu_load(config, store.path)
+    loaded = settings_from_profile(config, store.path)
     assert loaded.profile.cpu_backend == other
+
+
+def test_a_run_takes_the_thread_count_its_profile_was_timed_on(tmp_path, caplog):
+    from approxrt.adaptive import settings_from_profile
+
+    store = write_profile(tmp_path / "profile", num_threads=1)
+    config = load_config()
+    assert config.num_threads == 0  # the library's default, unlike the profile
+    with caplog.at_level("WARNING", logger="approxrt.adaptive"):
+        loaded = settings_from_profile(config, store.path)
+    assert loaded.num_threads == 1
+    assert "num_threads 0 -> 1" in caplog.text
+    assert loaded.replace(num_threads=0) == config  # nothing else changed
