@@ -72,7 +72,7 @@ def measure_threads(
                 for threads, runner in runners.items():
                     for branch in kernels:
                         ms = _mean_call_ms(runner, branch, frames, calls)
-                        measured.append((str(_kernel(branch)), threads, ms))
+                        measured.append((_kernel(branch), threads, ms))
                         bar.update()
                 reached = generator.measured().cpu
                 rows += [
@@ -84,7 +84,7 @@ def measure_threads(
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     """Per kernel x level: mean ms at each thread count (``ms_t<n>``), the
-    fastest count, and each count's ms over the library default's (``vs_t0``)."""
+    fastest count, and each count's ms over the library default's (``t<n>_vs_t0``)."""
     table = rows.pivot_table(
         index=["kernel", "level"], columns="threads", values="ms", aggfunc="mean"
     )
