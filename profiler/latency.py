@@ -39,8 +39,7 @@ levels costs the generator's settle time): the idle level first, then the other
 fitted levels, then the held-out ones. The detector cells alone come back:
 their samples are split over `DETECTOR_PASSES` passes through every level, the
 later passes visiting only them, each starting further along the list of levels.
-Without a generator only
-the idle level is measured, and the validation runs there.
+Without a generator only the idle level is measured, and the validation runs there.
 """
 
 from __future__ import annotations
