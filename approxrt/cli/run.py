@@ -122,7 +122,7 @@ def run(
         classes=classes.split(",") if classes else None,
     )
     try:
-        if profile_dir is not None:
+        if profile_dir is not None and branch_name is None:  # adaptive
             from approxrt.adaptive import settings_from_profile
 
             config = settings_from_profile(config, Path(profile_dir))
