@@ -10,6 +10,20 @@ from approxrt.branch import Branch
 from approxrt.cli.app import main
 from approxrt.cli.common import command_line, config_from, parse_branch, parse_ints
 
+video_option = click.option(
+    "--video", required=True, type=click.Path(exists=True, dir_okay=False)
+)
+models_option = click.option(
+    "--models", "models_dir", help="Folder holding model files."
+)
+docs_out_option = click.option(
+    "--out",
+    "out_dir",
+    default="docs/benchmarks",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+
 
 @main.group()
 def bench():
@@ -17,21 +31,15 @@ def bench():
 
 
 @bench.command(name="kernel")
-@click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False))
+@video_option
 @click.option(
     "--gt",
     "gt_path",
     type=click.Path(exists=True, dir_okay=False),
     help="MOTChallenge gt.txt of the video (AP50 needs it).",
 )
-@click.option("--models", "models_dir", help="Folder holding model files.")
-@click.option(
-    "--out",
-    "out_dir",
-    default="docs/benchmarks",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@models_option
+@docs_out_option
 @click.option(
     "--detectors",
     default="yolox_nano,fastestdet,nanodet_m",
@@ -163,7 +171,7 @@ def bench_kernel(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="The device's profile (default: the quick calibration, as `run` does).",
 )
-@click.option("--models", "models_dir", help="Folder holding model files.")
+@models_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 def bench_adaptive(scenario_path, out_dir, profile_dir, models_dir, config_path):
     """Adaptive vs fixed, best static, ApproxDet-style and the oracle, per
@@ -215,15 +223,9 @@ def bench_scheduler(profile_dir, decisions):
 
 
 @bench.command(name="threads")
-@click.option("--video", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--models", "models_dir", help="Folder holding model files.")
-@click.option(
-    "--out",
-    "out_dir",
-    default="docs/benchmarks",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@video_option
+@models_option
+@docs_out_option
 @click.option(
     "--kernels",
     default="yolox_nano/s416,nanodet_m/s320,fastestdet/s352",
