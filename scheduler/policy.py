@@ -200,8 +200,8 @@ class AdaptivePolicy:
             slowdown=allotment.slowdown,
         )
         self._group_ms = []
-        self._switched = (
-            running is not None and self._kernels[index] != (self._kernels[running])
+        self._switched = running is not None and bool(
+            self._kernel_code[index] != self._kernel_code[running]
         )
         return Decision(
             self.branches[index],
