@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,6 +29,12 @@ class Frame:
     source_id: str = "0"
     decode_ms: float = 0.0
     arrival_s: float | None = None
+    # Images derived from ``image`` (a tracker's downsampled or grayscale view),
+    # made once per frame however many trackers ask: the accuracy profiler replays
+    # up to 18 tracker runs over each frame (`approxrt.profiler.replay`).
+    _derived: dict[tuple, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def height(self) -> int:
@@ -36,3 +43,24 @@ class Frame:
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
+
+    def derived(
+        self, key: tuple, make: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """``make(image)``, computed on the first call with ``key`` and then reused.
+
+        ``key`` must name everything ``make`` depends on (e.g. ``("gray", 2)``);
+        the result is shared, so callers must not write into it.
+        """
+        if key not in self._derived:
+            self._derived[key] = make(self.image)
+        return self._derived[key]
+
+    def fresh(self) -> Frame:
+        """This frame with nothing derived yet (the pixels are shared, not copied).
+
+        What a timed call is given when one frame is used again and again (the
+        latency profiler's clips): a live stream's frames are new each time, so
+        each pays for its own derived views.
+        """
+        return replace(self)

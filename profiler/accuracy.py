@@ -30,7 +30,9 @@ What makes it fast enough for hundreds of branches on a small machine: each
 detector kernel runs once per video, not once per branch; tracker runs are shared
 between sampling intervals (about 3.5 instead of 5 tracker frames per video frame
 for si in {2, 4, 8, 20, 50, 100}); each video is decoded once per (kernel,
-tracker) for all its downsamples; si = 1 branches and scoring need no frames at
+tracker) for all its downsamples, and each frame's downsampled (and, for
+MedianFlow, grayscale) view is made once for every run on it
+(`approxrt.frame.Frame.derived`); si = 1 branches and scoring need no frames at
 all; and the jobs run on one single-threaded worker process per core, the
 longest started first, on workers started once for all three phases.
 """

@@ -134,6 +134,8 @@ def _run(
     kernel: MultiBranchKernel, branch: Branch, frames: Sequence[Frame]
 ) -> list[FrameResult]:
     kernel.reset()
+    # Frames as a stream gives them: nothing derived from them by an earlier run.
+    frames = [frame.fresh() for frame in frames]
     kernel.run_detector(frames[0], branch)  # the switch into this branch's kernel
     return list(run_loop(frames, kernel, FixedBranch(branch)))
 

@@ -158,14 +158,14 @@ def _tracker_rows(
     rows = []
     start = perf_counter()
     for updates in rounds:
-        tracked, ms = timed(tracker.update, seeds, scene.frames[0])
+        tracked, ms = timed(tracker.update, seeds, scene.frames[0].fresh())
         rows.append({**base, "phase": "seed", "ms": ms})
         for index in range(1, updates + 1):
             # An update costs the objects still tracked: a lost one is dropped for
             # good (MOSSE at ds2 loses most 13-px boxes when seeded: 40 of them then
             # cost about what two do), so its row counts those alive before it.
             alive = len(tracked)
-            tracked, ms = timed(tracker.update, None, scene.frames[index])
+            tracked, ms = timed(tracker.update, None, scene.frames[index].fresh())
             rows.append({**base, "objects": alive, "phase": "update", "ms": ms})
             if index >= MIN_UPDATES and perf_counter() - start > CELL_BUDGET_S:
                 break

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -31,6 +32,8 @@ class Tracker(ABC):
     """
 
     name: str
+    # Whether the tracker works on the grayscale frame (see `MedianFlowTracker`).
+    grayscale: ClassVar[bool] = False
 
     def __init__(self, downsample: int = 1, confidence_decay: float = 0.95) -> None:
         if (
@@ -58,8 +61,8 @@ class Tracker(ABC):
 
     def update(self, detections: Detections | None, frame: Frame) -> Detections:
         """Seed from ``detections``, or, with None, track the seeds into ``frame``."""
-        small, to_small = self._shrink(frame.image)
         if detections is not None:
+            small, to_small = self._view(frame)
             self._seeds = detections
             self._age = 0
             self._alive = self._start(small, detections.xyxy * to_small)
@@ -68,6 +71,7 @@ class Tracker(ABC):
         self._age += 1
         if not self._alive.any():
             return self._seeds[self._alive]
+        small, to_small = self._view(frame)
         boxes_small, ok = self._step(small)
         self._alive &= ok
         moved = self._seeds.with_columns(
@@ -76,13 +80,29 @@ class Tracker(ABC):
         )
         return moved[self._alive].clipped(frame.width, frame.height)
 
-    def _shrink(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The downsampled image and the ``(4,) float32`` xyxy scale into it."""
-        h, w = image.shape[:2]
-        if self.downsample == 1:
-            return image, np.ones(4, np.float32)
-        small_w, small_h = max(1, w // self.downsample), max(1, h // self.downsample)
-        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    def _view(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """The image this tracker works on and the ``(4,) float32`` xyxy scale into it.
+
+        The downsampled (and, where `grayscale`, single-channel) frame; made once
+        per frame and shared with every other tracker that works on the same view.
+        """
+        w, h = frame.width, frame.height
+        ds = self.downsample
+        small_w, small_h = max(1, w // ds), max(1, h // ds)
+        small = frame.image
+        if ds > 1:
+            small = frame.derived(
+                ("downsampled", ds),
+                lambda image: cv2.resize(
+                    image, (small_w, small_h), interpolation=cv2.INTER_AREA
+                ),
+            )
+        if self.grayscale:
+            # Converted after downsampling, so a view is the same pixels either way.
+            bgr = small
+            small = frame.derived(
+                ("grayscale", ds), lambda _: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+            )
         scale_x, scale_y = small_w / w, small_h / h
         return small, np.array([scale_x, scale_y, scale_x, scale_y], np.float32)
 

@@ -49,6 +49,7 @@ class FlowTracker(Tracker):
     """
 
     name = "flow"
+    grayscale = True
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class FlowTracker(Tracker):
 
     def _start(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
-        self._anchor = _gray(image)
+        self._anchor = image
         self._anchor_boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         return np.array(
             [overlaps_image(box, width, height) for box in self._anchor_boxes],
@@ -88,7 +89,7 @@ class FlowTracker(Tracker):
         )
 
     def _step(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gray = _gray(image)
+        gray = image
         if self._anchor is None or gray.shape != self._anchor.shape:
             # A frame of another size cannot be compared with the anchor.
             n = len(self._anchor_boxes)
@@ -129,7 +130,3 @@ class FlowTracker(Tracker):
         ys = np.arange(np.floor(y1), y2, self.grid_px).astype(int)
         xs, ys = xs[xs < width], ys[ys < height]
         return flow[np.ix_(ys, xs)].reshape(-1, 2)
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

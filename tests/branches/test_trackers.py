@@ -10,6 +10,7 @@ import pytest
 from conftest import make_detections
 
 from approxrt.branches.trackers.opencv_trackers import (
+    MedianFlowTracker,
     fast_dft_rect,
     fast_dft_side,
     find_factory,
@@ -291,3 +292,53 @@ def test_make_tracker_validates_its_arguments(kwargs, expectation):
 def test_a_missing_opencv_tracker_asks_for_the_contrib_package():
     with pytest.raises(RuntimeError, match="opencv-contrib-python-headless"):
         find_factory("kcf", ("TrackerThatDoesNotExist_create",))
+
+
+@pytest.mark.parametrize("downsample", [1, 2])
+def test_medianflow_on_the_grayscale_view_tracks_as_on_the_colour_frame(
+    downsample, pets_frames, ground_truth
+):
+    """OpenCV converts a colour frame itself; given grayscale it moves no box."""
+
+    class ColourMedianFlow(MedianFlowTracker):
+        grayscale = False
+
+    seeds = ground_truth(SEED_FRAMES[0])
+    gray, colour = MedianFlowTracker(downsample), ColourMedianFlow(downsample)
+    for step in range(STEPS + 1):
+        frame = Frame(pets_frames[SEED_FRAMES[0] - 1 + step], step, 0.0)
+        given = seeds if step == 0 else None
+        on_gray, on_colour = gray.update(given, frame), colour.update(given, frame)
+        assert len(on_gray) == len(seeds)
+        np.testing.assert_array_equal(on_gray.xyxy, on_colour.xyxy)
+    assert ("grayscale", downsample) in frame._derived
+
+
+def test_trackers_sharing_frames_track_as_each_would_alone(pets_frames, ground_truth):
+    """Views derived from a frame are shared between trackers, never written to."""
+    seeds = ground_truth(SEED_FRAMES[1])
+    kinds = [("medianflow", 2), ("kcf", 2), ("mosse", 2), ("flow", 2), ("kcf", 1)]
+    frames = [Frame(pets_frames[SEED_FRAMES[1] - 1 + i], i, 0.0) for i in range(4)]
+    shared = [make_tracker(kind, ds) for kind, ds in kinds]
+    together = [[t.update(seeds, frames[0]) for t in shared]]
+    together += [[t.update(None, f) for t in shared] for f in frames[1:]]
+    for number, (kind, ds) in enumerate(kinds):
+        alone = make_tracker(kind, ds)
+        outputs = [alone.update(seeds, frames[0].fresh())]
+        outputs += [alone.update(None, f.fresh()) for f in frames[1:]]
+        for step, output in enumerate(outputs):
+            np.testing.assert_array_equal(output.xyxy, together[step][number].xyxy)
+    assert ("downsampled", 2) in frames[1]._derived
+    assert ("grayscale", 2) in frames[1]._derived
+
+
+def test_a_fresh_frame_shares_the_pixels_and_nothing_derived():
+    image = np.zeros((8, 8, 3), np.uint8)
+    frame = Frame(image, 3, 0.1, "cam")
+    calls = []
+    view = frame.derived(("x",), lambda im: calls.append(1) or im[::2, ::2].copy())
+    assert frame.derived(("x",), lambda im: calls.append(1) or im) is view
+    assert calls == [1]
+    fresh = frame.fresh()
+    assert fresh.image is image and (fresh.index, fresh.source_id) == (3, "cam")
+    assert fresh._derived == {}
