@@ -61,6 +61,9 @@ class Tracker(ABC):
 
     def update(self, detections: Detections | None, frame: Frame) -> Detections:
         """Seed from ``detections``, or, with None, track the seeds into ``frame``."""
+        if detections is not None and not len(detections):
+            self.reset()  # nothing to seed: no view of the frame is made
+            return detections
         if detections is not None:
             small, to_small = self._view(frame)
             self._seeds = detections

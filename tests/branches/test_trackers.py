@@ -160,6 +160,20 @@ def test_reset_forgets_every_seeded_object(kind, pets_frames, ground_truth):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_seeding_nothing_forgets_the_old_objects_and_looks_at_no_frame(
+    kind, pets_frames, ground_truth
+):
+    seed = SEED_FRAMES[0]
+    tracker = make_tracker(kind, downsample=2)
+    tracker.update(ground_truth(seed), frame_of(pets_frames, seed))
+    empty = frame_of(pets_frames, seed + 1)
+    assert len(tracker.update(Detections.empty(), empty)) == 0
+    after = frame_of(pets_frames, seed + 2)
+    assert len(tracker.update(None, after)) == 0
+    assert empty._derived == {} and after._derived == {}
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_tracking_before_any_seeding_returns_empty_detections(kind, pets_frames):
     tracked = make_tracker(kind, downsample=2).update(None, frame_of(pets_frames, 1))
     assert isinstance(tracked, Detections)

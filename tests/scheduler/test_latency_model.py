@@ -130,6 +130,18 @@ def test_tracker_cost_grows_with_objects_everywhere_and_linearly_past_the_data(
         assert beyond == pytest.approx((ms[40] - ms[1]) * 60 / 39, rel=1e-9)
 
 
+def test_a_tracker_with_no_object_costs_nothing_and_a_share_of_one_costs_a_share(
+    trackers,
+):
+    """Nothing tracked, no view of the frame: the per-frame terms go with objects."""
+    model, _ = trackers
+    groups = list(model.surfaces_.groups)
+    level = ContentionLevels(cpu=1.0)
+    ms = {n: model.predict(groups, n, 60.0, (1280, 720), level) for n in (0, 0.5, 1)}
+    assert np.all(ms[0] == 0) and np.all(ms[1] > 0)
+    np.testing.assert_allclose(ms[0.5], ms[1] / 2, rtol=1e-9)
+
+
 def test_tracker_interpolates_heldout_levels_from_corner_cells(trackers):
     model, table = trackers
     mape = heldout_mape(model, table)
