@@ -58,3 +58,32 @@ def test_one_outlier_among_few_groups_does_not_set_the_margin_but_two_do():
     feedback.observe_group(22.0, 10.0, frames=1)
     (single,) = feedback.margins(np.array([1]))
     assert single == 2.0  # the bound
+
+
+def test_groups_caught_by_a_step_of_load_leave_the_margin_once_detection_jumps():
+    """The groups of a step widen the margin until the detection factor has
+    taken the step up; then they are no error of the predictions made after."""
+    feedback = LatencyFeedback(margin_quantile=0.99, margin_min_groups=8)
+
+    def group(measured_ms: float, kind: str = DETECT) -> None:
+        planned_ms = 10.0 * feedback.factor(kind)
+        feedback.observe_frame(kind, measured_ms, 10.0)
+        feedback.observe_group(measured_ms, planned_ms, frames=1)
+
+    for i in range(20):
+        group(10.0 + 0.05 * (i % 3))
+    quiet = feedback.margin
+    group(30.0)  # the load triples: one frame alone moves the factor a little
+    group(30.0)  # confirmed: the factor jumps to 3, the step's groups leave
+    assert feedback.factor(DETECT) == pytest.approx(3.0)
+    assert quiet < 1.02 and feedback.margin == pytest.approx(quiet, abs=1e-3)
+    for i in range(10):
+        group(30.0 + 0.15 * (i % 3))
+    assert feedback.margin < 1.02
+    # A tracker's step alone leaves its groups in: the detector may lag still.
+    for _ in range(20):
+        group(10.0, "kcf/ds2")  # its tracking frames are as the profile says
+    group(30.0, "kcf/ds2")
+    group(30.0, "kcf/ds2")
+    assert feedback.factor("kcf/ds2") == pytest.approx(3.0)
+    assert feedback.margin > 1.5
