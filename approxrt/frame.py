@@ -49,7 +49,7 @@ class Frame:
     ) -> np.ndarray:
         """``make(image)``, computed on the first call with ``key`` and then reused.
 
-        ``key`` must name everything ``make`` depends on (e.g. ``("gray", 2)``);
+        ``key`` must name everything ``make`` depends on (e.g. ``("grayscale", 2)``);
         the result is shared, so callers must not write into it.
         """
         if key not in self._derived:

@@ -79,17 +79,16 @@ class FlowTracker(Tracker):
         self._anchor = None
         self._anchor_boxes = np.zeros((0, 4))
 
-    def _start(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        height, width = image.shape[:2]
-        self._anchor = image
+    def _start(self, gray: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        height, width = gray.shape[:2]
+        self._anchor = gray
         self._anchor_boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         return np.array(
             [overlaps_image(box, width, height) for box in self._anchor_boxes],
             dtype=bool,
         )
 
-    def _step(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gray = image
+    def _step(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._anchor is None or gray.shape != self._anchor.shape:
             # A frame of another size cannot be compared with the anchor.
             n = len(self._anchor_boxes)
