@@ -88,7 +88,8 @@ class LatencyFeedback:
         margin_quantile: quantile of the recent per-group ratios used as margin.
         margin_window: frames the margin is taken over: the groups that ended
             in the last this many frames (at least ``margin_min_groups`` of
-            each length), so an old spike leaves it as soon at any length.
+            each length), so an old spike leaves it as soon for long groups
+            as for short ones.
         margin_prior: margin while fewer than ``margin_min_groups`` are known.
         margin_bounds: the margin is kept within these.
     """

@@ -184,9 +184,8 @@ class AdaptivePolicy:
         detect_ms += seed_ms * seed_factors
         track_ms = stages["track_frame"] * track_factors
         switch_ms = self._switch_ms(stages["switching"], running)
-        decide_ms = self._decide_ms
         mean_ms = (
-            detect_ms + (self._si - 1) * track_ms + switch_ms + decide_ms
+            detect_ms + (self._si - 1) * track_ms + switch_ms + self._decide_ms
         ) / self._si
         accuracy = self.accuracy.predict(content, frame_wh, context.frame.index)
         margin = self._margins()
