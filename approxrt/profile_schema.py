@@ -16,6 +16,7 @@ Layout of a profile directory::
       accuracy/segments.parquet      AP50 per (video, segment, branch)
       accuracy/features.parquet      content features per (video, segment)
       accuracy/feature_cost.parquet  measured cost of each content feature
+      accuracy/kernel_features.parquet  light features as each kernel's boxes show them
       accuracy/detections/<video>/<detector>_s<size>[_p<n>].parquet   cache
       models/<model>.json            fitted parameters and their held-out error
       plots/*.png
@@ -120,6 +121,15 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     # Cost of computing each content feature once, per frame.
     "accuracy/feature_cost": ("feature", "frame_w", "frame_h", "ms"),
+    # The light features of one segment as one kernel's boxes show them (what a
+    # live run sees while that kernel runs), beside the reference's above.
+    "accuracy/kernel_features": (
+        "video",
+        "segment",
+        "kernel",  # e.g. "yolox_nano/s224"
+        "objects",
+        "object_size_px",
+    ),
 }
 
 LIGHT_FEATURES = ("objects", "object_size_px", "object_speed_px")

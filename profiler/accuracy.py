@@ -61,6 +61,7 @@ from approxrt.profiler.detection_cache import is_synthetic
 from approxrt.profiler.features import check_heavy_features
 from approxrt.profiler.replay import segment_bounds
 from approxrt.profiler.workers import Job, JobRunner
+from approxrt.scheduler.latency_components import kernel_name
 from approxrt.sources import SceneConfig, SyntheticScene, VideoFileSource
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,8 @@ def profile_accuracy(
         progress: progress bars over jobs.
 
     Returns:
-        ``{"accuracy/segments", "accuracy/features", "accuracy/feature_cost"}``
+        ``{"accuracy/segments", "accuracy/features", "accuracy/feature_cost",
+        "accuracy/kernel_features"}``
         tables with the columns of `approxrt.profile_schema.TABLES`; features
         add ``<heavy>_<i>`` columns. AP50 is NaN on a segment without truth.
 
@@ -281,7 +283,9 @@ def profile_accuracy(
         }
         jobs = [
             *_score_jobs(config, space, videos, cache_dir, truths, segments),
-            *_feature_jobs(config, videos, cache_dir, reference, segments, heavy),
+            *_feature_jobs(
+                config, videos, cache_dir, reference, kernels, segments, heavy
+            ),
         ]
         results = runner.run(jobs, "replay and features")
     return _tables(jobs, results)
@@ -409,6 +413,7 @@ def _feature_jobs(
     videos: Sequence[VideoSpec],
     cache_dir: Path,
     reference: Branch,
+    kernels: Sequence[tuple[str, DetectorKnobs]],
     segments: dict[str, list[tuple[int, int]]],
     heavy: list[str],
 ) -> list[Job]:
@@ -424,6 +429,12 @@ def _feature_jobs(
                 "heavy": heavy,
                 "min_confidence": config.tracker_min_confidence,
                 "iou_threshold": config.association_iou_threshold,
+                "kernels": {
+                    kernel_name(detector, knobs.input_size, knobs.proposals): str(
+                        _entry(cache_dir, video, (detector, knobs))
+                    )
+                    for detector, knobs in kernels
+                },
             },
             f"{video.name} features",
             cost=segments[video.name][-1][1] + 1,
@@ -446,5 +457,8 @@ def _tables(jobs: Sequence[Job], results: Sequence[Any]) -> dict[str, pd.DataFra
         ),
         "accuracy/feature_cost": pd.concat(
             [r["cost"] for r in featured], ignore_index=True
+        ),
+        "accuracy/kernel_features": pd.concat(
+            [r["kernel_features"] for r in featured], ignore_index=True
         ),
     }

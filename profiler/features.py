@@ -152,6 +152,7 @@ def features_task(
     heavy: list[str],
     min_confidence: float,
     iou_threshold: float,
+    kernels: dict[str, str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Job: every segment's features and their cost, for one video.
 
@@ -160,14 +161,17 @@ def features_task(
         source: its path or synthetic spec (read once, in order).
         max_frames: frames read at most.
         reference: the reference kernel's detection cache entry.
+        kernels: kernel name (``yolox_nano/s224``) to its detection cache
+            entry, for `kernel_features`; None: none.
         segments: ``[first, last]`` frame indices of each segment.
         heavy: heavy feature names (see `HEAVY_FEATURES`).
         min_confidence: boxes less confident than this are not counted.
         iou_threshold: least IoU for a box to continue one of the frame before.
 
     Returns:
-        ``{"features": ..., "cost": ...}`` with the columns of
-        ``accuracy/features`` (plus the heavy columns) and ``accuracy/feature_cost``.
+        ``{"features": ..., "cost": ..., "kernel_features": ...}`` with the
+        columns of ``accuracy/features`` (plus the heavy columns),
+        ``accuracy/feature_cost`` and ``accuracy/kernel_features``.
     """
     heavy = check_heavy_features(heavy)
     found = [d[d.confidence >= min_confidence] for d in detection_cache.read(reference)]
@@ -188,7 +192,32 @@ def features_task(
     return {
         "features": pd.DataFrame(rows),
         "cost": pd.DataFrame(cost, columns=TABLES["accuracy/feature_cost"]),
+        "kernel_features": kernel_features(
+            video, kernels or {}, segments, min_confidence
+        ),
     }
+
+
+def kernel_features(
+    video: str,
+    kernels: dict[str, str],
+    segments: Sequence[Sequence[int]],
+    min_confidence: float,
+) -> pd.DataFrame:
+    """``accuracy/kernel_features`` of one video: each segment's ``objects``
+    and ``object_size_px`` as each kernel's cached boxes show them (the
+    features a live run reads while that kernel runs; see
+    `approxrt.scheduler.kernel_views`)."""
+    rows = []
+    for kernel, entry in kernels.items():
+        found = [d[d.confidence >= min_confidence] for d in detection_cache.read(entry)]
+        for number, (first, last) in enumerate(segments):
+            boxes = found[first : last + 1]
+            areas = np.concatenate([d.area for d in boxes])
+            size_px = float(np.sqrt(areas.mean())) if len(areas) else 0.0
+            count = float(np.mean([len(d) for d in boxes]))
+            rows.append((video, number, kernel, count, size_px))
+    return pd.DataFrame(rows, columns=TABLES["accuracy/kernel_features"])
 
 
 def _heavy_vectors(

@@ -32,6 +32,7 @@ from approxrt.scheduler.accuracy_model import (
     scored_rows,
 )
 from approxrt.scheduler.contention_surface import LEVEL_COLUMNS
+from approxrt.scheduler.kernel_views import KernelViews
 from approxrt.scheduler.latency_model import (
     AssociationModel,
     BranchLatencyModel,
@@ -46,6 +47,7 @@ from approxrt.scheduler.profile_models import (
     BRANCH_LATENCY,
     CONTENT_HEAVY,
     CONTENT_LIGHT,
+    KERNEL_VIEWS,
     ProfileModels,
     load_models,
 )
@@ -97,7 +99,8 @@ def fit_profile(tables: Mapping[str, pd.DataFrame], config: Config) -> FitResult
     Required: ``latency/detector``, ``latency/association``, ``latency/overhead``;
     ``latency/tracker`` when the space tracks. Optional: ``latency/switching``,
     ``latency/branches`` (scores the branch prediction), ``accuracy/segments``
-    and ``accuracy/features`` (accuracy models).
+    and ``accuracy/features`` (accuracy models), ``accuracy/kernel_features``
+    (`KernelViews`).
 
     ``errors`` holds, each with its number of points: ``detector`` (MAPE per
     kernel and overall on held-out levels), ``tracker``, ``association``,
@@ -124,6 +127,7 @@ def fit_profile(tables: Mapping[str, pd.DataFrame], config: Config) -> FitResult
         accuracy.get(ACCURACY_TABLE),
         accuracy.get(CONTENT_LIGHT),
         accuracy.get(CONTENT_HEAVY),
+        accuracy.get(KERNEL_VIEWS),
     )
     return FitResult(models, errors, pairs, fitted)
 
@@ -337,6 +341,10 @@ def _fit_accuracy(tables, heavy_features, errors, pairs) -> dict[str, Any]:
         summary[f"{name}_mae"] = error["mae"]
     if CONTENT_LIGHT in models:
         summary["light_features"] = models[CONTENT_LIGHT].content_names
+    kernel_features = tables.get("accuracy/kernel_features")
+    if features is not None and kernel_features is not None:
+        views = models[KERNEL_VIEWS] = KernelViews().fit(kernel_features, features)
+        summary["kernel_size_ratio"] = views.size_ratio_
     errors["accuracy"] = summary
     return models
 

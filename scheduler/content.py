@@ -37,15 +37,17 @@ class Content:
     """
 
     objects: float = 0.0
-    object_size_px: float = 0.0
+    object_size_px: float = 0.0  # as the running kernels saw it (latency reads it)
     object_speed_px: float = float("nan")
     known: bool = False
+    reference_size_px: float = 0.0
 
     def features(self, frame_wh: tuple[int, int]) -> dict[str, float]:
-        """The light features' dict, as the accuracy models read it."""
+        """The light features' dict, as the accuracy models read it: the size
+        as the profile's reference kernel would see it (`KernelViews`)."""
         return {
             "objects": self.objects,
-            "object_size_px": self.object_size_px,
+            "object_size_px": self.reference_size_px,
             "object_speed_px": self.object_speed_px,
             "frame_w": float(frame_wh[0]),
             "frame_h": float(frame_wh[1]),
@@ -78,11 +80,21 @@ class ContentEstimate:
         # id -> (centre, frame index) on the latest detection frame
         self._detected: dict[int, tuple[np.ndarray, int]] = {}
         self._area_px2 = 0.0
+        self._reference_area_px2 = 0.0
 
-    def update(self, result: FrameResult, trusted: bool = True) -> None:
-        """Take in one frame's result; ``trusted`` False for a detector known to
-        see little of what others see here (`KernelRecall`): its count neither
-        sets nor ages the recent peak (see `_recent_peak`)."""
+    def update(
+        self, result: FrameResult, trusted: bool = True, size_ratio: float = 1.0
+    ) -> None:
+        """Take in one frame's result.
+
+        Args:
+            trusted: False for a detector known to see little of what others
+                see here (`KernelRecall`): its count neither sets nor ages the
+                recent peak (see `_recent_peak`).
+            size_ratio: how much larger the boxes of the kernel that made this
+                result look than the profile's reference kernel's
+                (`KernelViews.size_ratio`); divided out of ``reference_size_px``.
+        """
         detections = result.detections
         keep = detections.confidence >= self.min_confidence
         xyxy = detections.xyxy[keep]
@@ -92,7 +104,14 @@ class ContentEstimate:
         area = float(np.prod(xyxy[:, 2:] - xyxy[:, :2], axis=1).mean()) if ids else None
         old, w = self.current, self.weight if self.current.known else 1.0
         if area is not None:
-            self._area_px2 += w * (area - self._area_px2) if old.known else area
+            reference_area = area / size_ratio**2
+            if old.known:
+                self._area_px2 += w * (area - self._area_px2)
+                self._reference_area_px2 += w * (
+                    reference_area - self._reference_area_px2
+                )
+            else:
+                self._area_px2, self._reference_area_px2 = area, reference_area
         speed = old.object_speed_px
         if moves:
             move = float(np.mean(moves))
@@ -103,6 +122,7 @@ class ContentEstimate:
             object_size_px=float(np.sqrt(self._area_px2)),
             object_speed_px=speed,
             known=True,
+            reference_size_px=float(np.sqrt(self._reference_area_px2)),
         )
 
     def _recent_peak(self, result: FrameResult, count: int, trusted: bool) -> float:

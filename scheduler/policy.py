@@ -341,6 +341,12 @@ class AdaptivePolicy:
 
     # -- learning -----------------------------------------------------------------
 
+    def _size_ratio(self, kernel: str) -> float:
+        """How much larger ``kernel``'s boxes look than the profile's reference
+        kernel's (1 for a profile without `KernelViews`)."""
+        views = self.models.kernel_views
+        return 1.0 if views is None else views.size_ratio(kernel)
+
     def observe(self, result: FrameResult) -> None:
         decide_ms = result.timings_ms.get("schedule", 0.0)
         if result.detected and decide_ms > 0:
@@ -348,7 +354,7 @@ class AdaptivePolicy:
             self._decide_ms += weight * (decide_ms - self._decide_ms)
         kernel = branch_kernel(result.branch)
         trusted = self.accuracy.sees_the_scene(kernel, result.frame.index)
-        self.content.update(result, trusted=trusted)
+        self.content.update(result, trusted, self._size_ratio(kernel))
         self.accuracy.observe(result, self.content.last_count)
         self._source_rate.update(result.frame)
         plan = self._plan

@@ -14,6 +14,7 @@ from typing import Any
 from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
 from approxrt.scheduler.accuracy_model import AccuracyTable, ContentAccuracyModel
+from approxrt.scheduler.kernel_views import KernelViews
 from approxrt.scheduler.latency_model import BranchLatencyModel
 from approxrt.scheduler.model_io import ModelFormatError
 
@@ -22,6 +23,7 @@ BRANCH_LATENCY = "branch_latency"
 ACCURACY_TABLE = "accuracy_table"
 CONTENT_LIGHT = "accuracy_content_light"
 CONTENT_HEAVY = "accuracy_content_heavy"
+KERNEL_VIEWS = "accuracy_kernel_views"
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,15 @@ class ProfileModels:
         accuracy_table: content-agnostic AP50, or None without accuracy data.
         content_light: content-aware AP50 from light features, or None.
         content_heavy: the same with heavy features too, or None.
+        kernel_views: how each kernel's boxes misread the content features
+            (`KernelViews`), or None (profiles made before it: read as is).
     """
 
     latency: BranchLatencyModel
     accuracy_table: AccuracyTable | None = None
     content_light: ContentAccuracyModel | None = None
     content_heavy: ContentAccuracyModel | None = None
+    kernel_views: KernelViews | None = None
 
     def predict_branch(
         self,
@@ -107,7 +112,8 @@ def load_models(models: Mapping[str, Any]) -> ProfileModels:
     table = _optional(models, ACCURACY_TABLE, AccuracyTable)
     light = _optional(models, CONTENT_LIGHT, ContentAccuracyModel)
     heavy = _optional(models, CONTENT_HEAVY, ContentAccuracyModel)
-    return ProfileModels(latency, table, light, heavy)
+    views = _optional(models, KERNEL_VIEWS, KernelViews)
+    return ProfileModels(latency, table, light, heavy, views)
 
 
 def _optional(models: Mapping[str, Any], name: str, model_class: type) -> Any:

@@ -41,7 +41,15 @@ def features(models_dir, tmp_path_factory):
         path = cache / f"{name}.parquet"
         detection_cache.write(path, found["table"], found["frames"], {})
         tables[name] = features_task(
-            name, spec, None, str(path), SEGMENTS, ["hog", "color_hist"], 0.3, 0.3
+            name,
+            spec,
+            None,
+            str(path),
+            SEGMENTS,
+            ["hog", "color_hist"],
+            0.3,
+            0.3,
+            kernels={"yolox_nano/s416": str(path)},
         )
     return tables
 
@@ -140,3 +148,15 @@ def test_hog_without_opencv_hog_is_refused_and_colour_still_works(monkeypatch):
     with pytest.raises(ValueError, match=r"'hog' needs cv2\.HOGDescriptor"):
         check_heavy_features(["color_hist", "hog"])
     assert check_heavy_features(["color_hist"]) == ["color_hist"]
+
+
+def test_kernel_features_are_each_kernels_own_view_of_the_segments(features):
+    """The reference's cache read as a kernel gives the reference's features;
+    the table holds one row per (kernel, segment)."""
+    table = features["crowd"]["kernel_features"]
+    assert tuple(table.columns) == TABLES["accuracy/kernel_features"]
+    assert table.kernel.tolist() == ["yolox_nano/s416"] * len(SEGMENTS)
+    reference = features["crowd"]["features"]
+    assert table.objects.tolist() == reference.objects.tolist()
+    assert table.object_size_px.tolist() == reference.object_size_px.tolist()
+    assert (table.object_size_px > 0).all()

@@ -13,6 +13,7 @@ from fit_tables import (
     FRAMES,
     HELDOUT_LEVELS,
     KERNELS,
+    kernel_size_ratio,
     make_tables,
     validation_branches,
 )
@@ -87,6 +88,7 @@ def test_every_model_carries_its_heldout_error_and_pairs_for_plots(result):
         "accuracy_table",
         "accuracy_content_light",
         "accuracy_content_heavy",
+        "accuracy_kernel_views",
     }
     latency = result.models["branch_latency"]
     assert latency["heldout_error"] == result.errors["branch"]
@@ -261,6 +263,10 @@ def test_predict_branch_joins_latency_and_accuracy(result):
             lambda m: m["accuracy_content_heavy"]["projections"][0].pop("mean"),
             "'accuracy_content_heavy': key 'projections.0.mean': missing",
         ),
+        (
+            lambda m: m["accuracy_kernel_views"]["size_ratio"].update(x=-1),
+            "'accuracy_kernel_views': key 'size_ratio': expected {kernel: positive",
+        ),
     ],
 )
 def test_a_malformed_model_dict_names_the_model_and_key(result, spoil, message):
@@ -268,6 +274,17 @@ def test_a_malformed_model_dict_names_the_model_and_key(result, spoil, message):
     spoil(models)
     with pytest.raises(ModelFormatError, match=message.replace("(", r"\(")):
         load_models(models)
+
+
+def test_kernel_views_learn_how_much_larger_each_kernels_boxes_look(result):
+    """The tables' kernels see sizes ``kernel_size_ratio`` times the reference's
+    (5% noise per segment); a live run divides that back out."""
+    views = load_models(result.models).kernel_views
+    for detector, input_size in KERNELS:
+        learned = views.size_ratio(f"{detector}/s{input_size}")
+        assert learned == pytest.approx(kernel_size_ratio(input_size), rel=0.03)
+    assert views.size_ratio("nanodet_m/s320") == 1.0  # never profiled
+    assert result.errors["accuracy"]["kernel_size_ratio"] == views.size_ratio_
 
 
 def test_missing_tables_and_columns_are_named(tables, config):

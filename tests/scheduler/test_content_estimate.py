@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+from hand_profile import profile_models, space
 
 from approxrt.branch import Branch
 from approxrt.detections import Detections
 from approxrt.frame import Frame
 from approxrt.result import FrameResult
 from approxrt.scheduler.content import ContentEstimate
+from approxrt.scheduler.kernel_views import KernelViews
+from approxrt.scheduler.latency_components import branch_kernel
+from approxrt.scheduler.policy import AdaptivePolicy
 
 BRANCH = Branch.parse("yolox_nano/s320/si4/kcf/ds1")
 
@@ -87,3 +93,36 @@ def test_an_untrusted_detector_neither_sets_nor_ages_the_peak():
         assert content.current.objects == 20
     content.update(_crowd(200, 3))  # trusted again: the old peak ages out
     assert content.current.objects == 3
+
+
+def test_the_accuracy_features_read_sizes_as_the_reference_kernel_sees_them():
+    """Boxes 40x80 px (56.6 px) from a kernel whose boxes look 1.25x the
+    reference's: the accuracy model reads 45.3 px, latency the boxes' own."""
+    content = ContentEstimate(min_confidence=0.3, frames=4.0)
+    content.update(_crowd(0, 5), size_ratio=1.25)
+    content.update(_crowd(1, 5), size_ratio=1.25)
+    side_px = np.sqrt(40 * 80)
+    assert content.current.object_size_px == pytest.approx(side_px)
+    assert content.current.reference_size_px == pytest.approx(side_px / 1.25)
+    features = content.current.features((480, 360))
+    assert features["object_size_px"] == pytest.approx(side_px / 1.25)
+    content.update(_crowd(2, 5))  # the reference itself runs: its view counts
+    expected_area = (3 * side_px**2 / 1.25**2 + side_px**2) / 4
+    assert content.current.reference_size_px == pytest.approx(np.sqrt(expected_area))
+
+
+def test_the_policy_reads_each_kernels_boxes_through_the_profiles_kernel_views():
+    views = KernelViews.from_dict(
+        {
+            "kind": "KernelViews",
+            "format_version": 1,
+            "params": {"min_segments": 3, "ratio_bounds": [0.5, 2.0]},
+            "size_ratio": {branch_kernel(BRANCH): 1.25},
+        }
+    )
+    models = dataclasses.replace(profile_models(), kernel_views=views)
+    policy = AdaptivePolicy(models, space(), fixed_margin=1.3)
+    policy.observe(_crowd(0, 5))
+    side_px = np.sqrt(40 * 80)
+    assert policy.content.current.reference_size_px == pytest.approx(side_px / 1.25)
+    assert policy.content.current.object_size_px == pytest.approx(side_px)
