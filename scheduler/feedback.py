@@ -20,14 +20,20 @@ predicted for it under the sensed contention:
   of an idle PETS run took 1.5-2.5x their prediction (the stream's first frame,
   page faults, the host), and jumping on each left an idle run planning as if
   loaded (detection factor 1.86 after the first frame, relaxing over 20).
-  A tracker not yet seen is assumed slowed as detection is, and a
-  tracker factor no frame has updated for a while drifts back towards the
-  detection factor (which every group of frames refreshes): the load it
-  measures likely slows them alike. Per tracker, because the profile errs
-  differently for each (measured here under load: MOSSE 5x slower than
-  predicted while KCF was 1.3x). This is what handles contention the profile
-  never saw — memory-bandwidth pressure the OS does not report, a real
-  co-running program.
+  A tracker not yet seen is assumed slowed as detection is, and a tracker
+  factor no frame has read for ``stale_frames`` moves with the detection
+  factor (which every group of frames refreshes), keeping its ratio to it:
+  the load it measures likely slows them alike. Before, such a factor only
+  drifted towards the detection factor over ~150 frames: on PETS at 10 ms,
+  after two busy cores had come and gone, KCF ds4's stayed at 1.7-1.9 for the
+  stream's last 2 s beside a detection factor back at 1.1; branches tracking
+  with it were planned dearer than they ran, so none ran to correct it. A
+  factor read recently does not follow: a crowd's detection frames can run 3x
+  their prediction while its tracking frames run as predicted. Per tracker,
+  because the profile errs differently for each (measured here under load:
+  MOSSE 5x slower than predicted while KCF was 1.3x). This is what handles
+  contention the profile never saw — memory-bandwidth pressure the OS does
+  not report, a real co-running program.
 - **Switching**: the first detection frame after a switch of kernel costs
   more than the profile's switching pairs say (measured back to back, right
   after the other kernel): live, a kernel's first frame after 20 frames of
@@ -113,7 +119,7 @@ class LatencyFeedback:
         # decision only reads them.
         self._pooled_margin = self.margin_prior
         self._margin_by_frames: dict[int, float] = {}
-        self._frames_since: dict[str, int] = {}
+        self._frames_since: dict[str, int] = {}  # per kind: frames since read
         self._last_frame_high = False
         self._last_high: dict[str, bool] = {}  # per kind: its last reading was high
         self._last_ratio: dict[str, float] = {}  # per kind: its last reading
@@ -163,6 +169,7 @@ class LatencyFeedback:
         """The parts of one frame; a part is confirmed high by the frame before
         (any of its parts high) or by its own kind's last reading."""
         frame_before_high = self._last_frame_high
+        detect_before = self.factors[DETECT]
         read = []
         for kind, measured_ms, predicted_ms in parts:
             if predicted_ms < MIN_PART_MS or not np.isfinite(measured_ms):
@@ -189,11 +196,10 @@ class LatencyFeedback:
             self._frames_since[other] += 1
         for kind, _ in read:
             self._frames_since[kind] = 0
-        detect = self.factors[DETECT]
-        drift = self.relax / self.stale_frames
+        follow = self.factors[DETECT] / detect_before
         for other, frames in self._frames_since.items():
             if other != DETECT and frames > self.stale_frames:
-                self.factors[other] += drift * (detect - self.factors[other])
+                self.factors[other] *= follow
 
     def observe_group(
         self, measured_mean_ms: float, planned_mean_ms: float, frames: int = 1

@@ -87,3 +87,21 @@ def test_groups_caught_by_a_step_of_load_leave_the_margin_once_detection_jumps()
     group(30.0, "kcf/ds2")
     assert feedback.factor("kcf/ds2") == pytest.approx(3.0)
     assert feedback.margin > 1.5
+
+
+def test_a_tracker_left_unread_follows_the_detection_factor_as_load_leaves():
+    """Two busy cores: detection 2.5x, KCF 1.9x; then KCF stops running and
+    the load leaves. Its factor keeps its ratio to detection's once stale."""
+    feedback = LatencyFeedback(jump=1.25, relax=0.2, stale_frames=30)
+    for _ in range(3):
+        feedback.observe_frame(DETECT, measured_ms=25.0, predicted_ms=10.0)
+        feedback.observe_frame("kcf/ds4", measured_ms=1.9, predicted_ms=1.0)
+    assert feedback.factor("kcf/ds4") == pytest.approx(1.9)
+    for _ in range(30):  # unread, not stale yet: it stays
+        feedback.observe_frame(DETECT, measured_ms=25.0, predicted_ms=10.0)
+    assert feedback.factor("kcf/ds4") == pytest.approx(1.9)
+    for _ in range(60):  # the load has left
+        feedback.observe_frame(DETECT, measured_ms=10.0, predicted_ms=10.0)
+    detect = feedback.factor(DETECT)
+    assert detect == pytest.approx(1.0, abs=0.01)
+    assert feedback.factor("kcf/ds4") == pytest.approx(1.9 * detect / 2.5)
