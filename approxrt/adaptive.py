@@ -152,6 +152,7 @@ def build_policy(
         "sensor": ContentionSensor.shared(gpu=config.device != "cpu"),
         "hysteresis_ap": settings.hysteresis_ap,
         "hysteresis_sla": settings.hysteresis_sla,
+        "hysteresis_sla_below_ap": settings.hysteresis_sla_below_ap,
         "min_confidence": config.tracker_min_confidence,
         "share": share,
         "stream_id": stream_id,

@@ -53,6 +53,7 @@ class SchedulerConfig(BaseModel):
     margin_window: int = PositiveInt
     hysteresis_ap: float = Field(ge=0)
     hysteresis_sla: float = Field(ge=0, lt=1)
+    hysteresis_sla_below_ap: float = Field(ge=0)
 
 
 class Config(BaseModel):

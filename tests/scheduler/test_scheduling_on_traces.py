@@ -318,3 +318,19 @@ def test_seeding_slower_than_profiled_is_charged_to_its_tracker_not_the_detector
     simulation = run(slow_kcf_seeding(FRAMES), 6.0)
     assert "kcf" not in {b.tracker for b in simulation.branch[17:]}
     assert groups_over(simulation, 17) == []
+
+
+@pytest.mark.parametrize(("below_ap", "switches"), [(0.1, True), (1.0, False)])
+def test_a_far_better_branch_that_fits_need_not_leave_the_headroom(below_ap, switches):
+    """yolox_nano s320 every frame (5.3 ms, AP50 0.6) fits a 5.4 ms SLA but
+    not 5% under it; s224 (AP50 0.1) runs first, while the margin is unknown.
+    Held to the headroom, s320 never gets in."""
+    ap50 = {str(b): 0.05 for b in space()}
+    ap50 |= {"yolox_nano/s224/si1": 0.1, "yolox_nano/s320/si1": 0.6}
+    models = dataclasses.replace(profile_models(), accuracy_table=table(ap50))
+    trace = make_trace(FRAMES)
+    simulation = run(trace, 5.4, models=models, hysteresis_sla_below_ap=below_ap)
+    assert str(simulation.branch[0]) == "yolox_nano/s224/si1"
+    late = {str(b) for b in simulation.branch[FRAMES // 2 :]}
+    assert (late == {"yolox_nano/s320/si1"}) is switches
+    assert groups_over(simulation) == []
