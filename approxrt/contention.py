@@ -43,7 +43,13 @@ class ContentionLevels:
             )
 
     def to_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+        # Spelt out: `asdict` deep-copies field by field, and every scheduler
+        # decision records its contention.
+        return {
+            "cpu": float(self.cpu),
+            "membw_mbps": float(self.membw_mbps),
+            "gpu_pct": float(self.gpu_pct),
+        }
 
     def __str__(self) -> str:
         return f"cpu={self.cpu:g},membw={self.membw_mbps:g},gpu={self.gpu_pct:g}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from approxrt.contention import ContentionLevels
 from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content
@@ -50,19 +52,21 @@ def plan_group(
     *,
     mean_ms: float,
     contention: ContentionLevels,
+    objects: float,
     content: Content,
     frame_wh: tuple[int, int],
     slowdown: float,
 ) -> GroupPlan:
     """The plan of branch ``index``: its raw prediction (``stages`` of every
     branch; ``bound_one`` binds it alone), its slope in the object count at
-    ``content``, and its corrected ``mean_ms`` as planned, times the siblings'
-    ``slowdown`` when shared."""
-    objects = content.objects
+    ``objects`` boxes per frame, and its corrected ``mean_ms`` as planned,
+    times the siblings' ``slowdown`` when shared."""
     more = latency.one_more_object(
         bound_one, contention, objects, content.object_size_px, frame_wh
     )
     seed = stages["tracker_seed"][index]
+    # 0-d when every branch was predicted for one count, else one per branch.
+    association = np.broadcast_to(stages["association"], stages["detector"].shape)
     return GroupPlan(
         index=index,
         objects=objects,
@@ -70,7 +74,7 @@ def plan_group(
         switch_ms=float(stages["switching"][index]),
         seed_ms=float(seed),
         track_ms=float(stages["track_frame"][index]),
-        detect_ms_per_object=float(more["association"] - stages["association"]),
+        detect_ms_per_object=float(more["association"] - association[index]),
         seed_ms_per_object=float(more["tracker_seed"][0] - seed),
         track_ms_per_object=float(
             more["tracker_update"][0] - stages["tracker_update"][index]

@@ -96,10 +96,16 @@ def tracker_features(objects, object_size_px, frame_w, frame_h) -> np.ndarray:
     measured (bench15, held-out levels).
     """
     values = (objects, object_size_px, frame_w, frame_h)
-    if all(np.ndim(v) == 0 for v in values):  # the scheduler's case: no array calls
-        n, size, w, h = (float(v) for v in values)
-        mpx, side, any_ = w * h / 1e6, size / 100, min(n, 1.0)
-        return np.array([any_, any_ * mpx, n, n * side, n * side * side, n * mpx])
+    if all(np.ndim(v) == 0 for v in values[1:]):  # the scheduler's: few calls
+        size, w, h = (float(v) for v in values[1:])
+        mpx, side = w * h / 1e6, size / 100
+        if np.ndim(objects) == 0:
+            n = float(objects)
+            any_ = min(n, 1.0)
+            return np.array([any_, any_ * mpx, n, n * side, n * side * side, n * mpx])
+        n = np.asarray(objects, np.float64)[:, None]
+        any_ = np.minimum(n, 1.0)
+        return np.hstack([any_, any_ * mpx, n * [1.0, side, side * side, mpx]])
     n, size, w, h = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in values))
     mpx, side, any_ = w * h / 1e6, size / 100, np.minimum(n, 1.0)
     return np.stack([any_, any_ * mpx, n, n * side, n * side * side, n * mpx], axis=-1)
@@ -110,6 +116,10 @@ def association_features(objects, previous_objects) -> np.ndarray:
     if np.ndim(objects) == 0 and np.ndim(previous_objects) == 0:
         n, m = float(objects), float(previous_objects)
         return np.array([1.0, n, m, n * m / 100])
+    if np.ndim(objects) == 1 and np.shape(objects) == np.shape(previous_objects):
+        n = np.asarray(objects, np.float64)[:, None]
+        m = np.asarray(previous_objects, np.float64)[:, None]
+        return np.hstack([np.ones_like(n), n, m, n * m / 100])
     n, m = np.broadcast_arrays(
         np.asarray(objects, np.float64), np.asarray(previous_objects, np.float64)
     )

@@ -214,6 +214,8 @@ class BranchLatencyModel:
 
     def _object_stages(self, at, bound, objects, object_size_px, frame_wh) -> dict:
         """``association``, ``tracker_seed``, ``tracker_update`` at ``objects``."""
+        if np.ndim(objects) == 1 and np.ndim(object_size_px) == 0:
+            return self._per_count_stages(at, bound, objects, object_size_px, frame_wh)
         stages = {
             "association": np.maximum(
                 association_features(objects, objects) @ at["association"][0], 0.0
@@ -230,6 +232,26 @@ class BranchLatencyModel:
             stages[f"tracker_{phase}"] = (
                 _rows(at["tracker"], index, phi) * bound.tracked
             )
+        return stages
+
+    def _per_count_stages(self, at, bound, objects, object_size_px, frame_wh):
+        """`_object_stages` of per-branch counts that take a few values (the
+        scheduler's: each kernel's own recent count), computed once per
+        distinct count and gathered per branch. Features built per branch
+        doubled the time of a decision over 370 branches (254 -> 525 us)."""
+        counts, which = np.unique(objects, return_inverse=True)
+        association = association_features(counts, counts) @ at["association"][0]
+        stages = {"association": np.maximum(association, 0.0)[which]}
+        if self.tracker is None:
+            stages["tracker_seed"] = stages["tracker_update"] = np.zeros(len(bound))
+            return stages
+        phi = tracker_features(counts, object_size_px, *frame_wh)
+        per_count = np.maximum(phi @ at["tracker"].T, 0.0)  # (counts, groups)
+        for phase, index in (
+            ("seed", bound.seed_index),
+            ("update", bound.update_index),
+        ):
+            stages[f"tracker_{phase}"] = per_count[which, index] * bound.tracked
         return stages
 
     def predict_one(

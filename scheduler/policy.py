@@ -36,7 +36,7 @@ from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
 from approxrt.decision import Decision, DecisionContext
 from approxrt.result import FrameResult
-from approxrt.scheduler.content import ContentEstimate
+from approxrt.scheduler.content import Content, ContentEstimate
 from approxrt.scheduler.device_share import (
     Allotment,
     DeviceShare,
@@ -141,6 +141,7 @@ class AdaptivePolicy:
         self._kernels = [branch_kernel(b) for b in self.branches]
         codes = {k: i for i, k in enumerate(dict.fromkeys(self._kernels))}
         self._kernel_code = np.array([codes[k] for k in self._kernels])
+        self._kernel_names = list(codes)
         self.accuracy = LiveAccuracy(
             models, self.branches, content_aware, min_confidence
         )
@@ -180,10 +181,11 @@ class AdaptivePolicy:
         content = self.content.current
         levels = self._contention()
         running = self._position.get(context.running) if context.running else None
+        objects = self._objects(content, context.frame.index)
         stages = self.models.latency.predict(
             self._latency,
             levels,
-            content.objects,
+            objects,
             content.object_size_px,
             frame_wh,
             switch_from=self._kernels[running] if running is not None else None,
@@ -217,6 +219,7 @@ class AdaptivePolicy:
             index,
             mean_ms=float(mean_ms[index]),
             contention=levels,
+            objects=float(np.broadcast_to(objects, mean_ms.shape)[index]),
             content=content,
             frame_wh=frame_wh,
             slowdown=allotment.slowdown,
@@ -244,7 +247,7 @@ class AdaptivePolicy:
                     allotment.sla_ms is None
                     or mean_ms[index] * margin[index] <= allotment.sla_ms
                 ),
-                "objects": content.objects,
+                "objects": float(np.broadcast_to(objects, mean_ms.shape)[index]),
                 # The chosen kernel's share of its peers' boxes (1 if unknown).
                 "kernel_recall": self.accuracy.kernel_recall(
                     self._kernels[index], context.frame.index
@@ -255,6 +258,16 @@ class AdaptivePolicy:
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )
+
+    def _objects(self, content: Content, frame_index: int) -> float | np.ndarray:
+        """Boxes per frame each branch is planned for: its kernel's own recent
+        count (`ContentEstimate.own_count`), else the scene's."""
+        own = np.array(
+            [self.content.own_count(k, frame_index) for k in self._kernel_names]
+        )
+        if np.isnan(own).all():
+            return content.objects
+        return np.where(np.isnan(own), content.objects, own)[self._kernel_code]
 
     def _switch_ms(self, profiled_ms: np.ndarray, running: int | None) -> np.ndarray:
         """Each branch's cost of switching from the running kernel: the
@@ -369,7 +382,7 @@ class AdaptivePolicy:
             self._decide_ms += weight * (decide_ms - self._decide_ms)
         kernel = branch_kernel(result.branch)
         trusted = self.accuracy.sees_the_scene(kernel, result.frame.index)
-        self.content.update(result, trusted, self._size_ratio(kernel))
+        self.content.update(result, trusted, self._size_ratio(kernel), kernel)
         self.accuracy.observe(result, self.content.last_count)
         self._source_rate.update(result.frame)
         plan = self._plan

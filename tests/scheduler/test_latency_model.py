@@ -6,6 +6,7 @@ import json
 import time
 from itertools import product
 
+import hand_profile
 import latency_tables
 import numpy as np
 import pandas as pd
@@ -436,3 +437,16 @@ def test_predictions_at_alternating_levels_match_a_fresh_model():
     busy = cached.predict(space(), ContentionLevels(2.0), 8.0, 60.0, (480, 360))
     idle = cached.predict(space(), ContentionLevels(0.0), 8.0, 60.0, (480, 360))
     assert (busy["gof_mean"] > idle["gof_mean"]).all()
+
+
+def test_per_branch_counts_give_what_each_branch_alone_would():
+    """A decision plans each kernel with its own count: the per-count path
+    (few distinct counts) matches predicting each branch on its own."""
+    model, branches = hand_profile.latency_model(), hand_profile.space()
+    objects = np.resize([0.0, 3.0, 12.5], len(branches))
+    level = ContentionLevels(cpu=1.0)
+    together = model.predict(branches, level, objects, 60.0, hand_profile.FRAME_WH)
+    for i, branch in enumerate(branches):
+        alone = model.predict([branch], level, objects[i], 60.0, hand_profile.FRAME_WH)
+        for stage in ("detect_frame", "track_frame", "gof_mean", "association"):
+            assert together[stage][i] == pytest.approx(float(np.ravel(alone[stage])[0]))

@@ -129,11 +129,17 @@ def test_hysteresis_keeps_the_branch_under_noise():
 
 
 def test_the_margin_follows_the_spread_of_prediction_errors():
+    """Every frame detected (one group length, so one margin): 1% noise per
+    frame against 25%."""
+    every_frame = [b for b in space() if b.sampling_interval == 1]
     margins = []
     for noise in (0.01, 0.25):
         trace = make_trace(FRAMES, noise=noise, seed=1)
-        policy, sensor = adaptive(trace)
-        simulate(policy, trace, 6.0, sensor)
+        sensor = TraceSensor(trace)
+        policy = AdaptivePolicy(
+            profile_models(), every_frame, sensor=sensor, feedback=LatencyFeedback()
+        )
+        simulate(policy, trace, 12.0, sensor)
         margins.append(policy.margin)
     assert 1.0 <= margins[0] < 1.08 < margins[1]
 
@@ -261,7 +267,7 @@ def test_a_scene_tracking_loses_is_left_for_detection_every_frame():
     assert np.mean(seeing.accuracy[16:]) >= 0.84
     assert groups_over(seeing) == []
     assert all(b.tracker for b in trusting.branch[16:])
-    assert np.mean(trusting.accuracy[16:]) < 0.6
+    assert np.mean(trusting.accuracy[16:]) < np.mean(seeing.accuracy[16:]) - 0.15
 
 
 def test_tracking_that_holds_is_not_capped():
