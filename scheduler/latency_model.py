@@ -164,18 +164,23 @@ class BranchLatencyModel:
         *,
         switch_from: str | None = None,
         stay_frames: float | None = None,
+        object_groups: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Predicted ms of each branch: ``(B,) float64`` arrays.
 
         Args:
             branches: a branch list, or `bind`'s result (bind once, predict often).
             contention: sensed contention; None is an idle device.
-            objects: boxes per frame (a scalar, or ``(B,)`` per branch).
+            objects: boxes per frame (a scalar, ``(B,)`` per branch, or per
+                group with ``object_groups``).
             object_size_px: sqrt of the mean box area, full-resolution px.
             frame_wh: the stream's frame (width, height).
             switch_from: the running kernel (e.g. ``"yolox_nano/s416"``); adds the
                 cost of switching to each branch's kernel, amortised over
                 ``stay_frames`` (default: the branch's own group of frames).
+            object_groups: ``(B,)`` ints: ``objects`` is then ``(G,)``, one
+                count per group of branches (the scheduler's: per kernel), and
+                branch ``b`` has ``objects[object_groups[b]]``.
 
         Returns:
             ``detect_frame``, ``track_frame``, ``gof_mean``: ``(B,)`` arrays; and
@@ -189,7 +194,9 @@ class BranchLatencyModel:
         detector_ms = np.maximum(at["detector"] @ detector_features(*frame_wh), 0.0)
         stages = {
             "detector": detector_ms[bound.detector_index],
-            **self._object_stages(at, bound, objects, object_size_px, frame_wh),
+            **self._object_stages(
+                at, bound, objects, object_size_px, frame_wh, object_groups
+            ),
         }
         overhead_ms = np.maximum(at["overhead"][self._overhead_groups, 0], 0.0)
         stages["overhead_detect"], stages["overhead_track"] = overhead_ms
@@ -212,10 +219,14 @@ class BranchLatencyModel:
         at = self._coefficients_at(contention)
         return self._object_stages(at, bound, objects + 1.0, object_size_px, frame_wh)
 
-    def _object_stages(self, at, bound, objects, object_size_px, frame_wh) -> dict:
+    def _object_stages(
+        self, at, bound, objects, object_size_px, frame_wh, object_groups=None
+    ) -> dict:
         """``association``, ``tracker_seed``, ``tracker_update`` at ``objects``."""
-        if np.ndim(objects) == 1 and np.ndim(object_size_px) == 0:
-            return self._per_count_stages(at, bound, objects, object_size_px, frame_wh)
+        if object_groups is not None:
+            return self._per_count_stages(
+                at, bound, objects, object_groups, object_size_px, frame_wh
+            )
         stages = {
             "association": np.maximum(
                 association_features(objects, objects) @ at["association"][0], 0.0
@@ -234,12 +245,10 @@ class BranchLatencyModel:
             )
         return stages
 
-    def _per_count_stages(self, at, bound, objects, object_size_px, frame_wh):
-        """`_object_stages` of per-branch counts that take a few values (the
-        scheduler's: each kernel's own recent count), computed once per
-        distinct count and gathered per branch. Features built per branch
-        doubled the time of a decision over 370 branches (254 -> 525 us)."""
-        counts, which = np.unique(objects, return_inverse=True)
+    def _per_count_stages(self, at, bound, counts, which, object_size_px, frame_wh):
+        """`_object_stages` of ``counts[which]``: computed once per count and
+        gathered per branch. Features built per branch doubled the time of a
+        decision over 370 branches (254 -> 525 us)."""
         association = association_features(counts, counts) @ at["association"][0]
         stages = {"association": np.maximum(association, 0.0)[which]}
         if self.tracker is None:

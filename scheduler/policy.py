@@ -181,14 +181,15 @@ class AdaptivePolicy:
         content = self.content.current
         levels = self._contention()
         running = self._position.get(context.running) if context.running else None
-        objects = self._objects(content, context.frame.index)
+        kernel_objects = self._kernel_objects(content, context.frame.index)
         stages = self.models.latency.predict(
             self._latency,
             levels,
-            objects,
+            kernel_objects,
             content.object_size_px,
             frame_wh,
             switch_from=self._kernels[running] if running is not None else None,
+            object_groups=self._kernel_code,
         )
         detect_factor, seed_factors, track_factors = self._factors()
         seed_ms = stages["tracker_seed"]
@@ -219,7 +220,7 @@ class AdaptivePolicy:
             index,
             mean_ms=float(mean_ms[index]),
             contention=levels,
-            objects=float(np.broadcast_to(objects, mean_ms.shape)[index]),
+            objects=float(kernel_objects[self._kernel_code[index]]),
             content=content,
             frame_wh=frame_wh,
             slowdown=allotment.slowdown,
@@ -247,7 +248,7 @@ class AdaptivePolicy:
                     allotment.sla_ms is None
                     or mean_ms[index] * margin[index] <= allotment.sla_ms
                 ),
-                "objects": float(np.broadcast_to(objects, mean_ms.shape)[index]),
+                "objects": float(kernel_objects[self._kernel_code[index]]),
                 # The chosen kernel's share of its peers' boxes (1 if unknown).
                 "kernel_recall": self.accuracy.kernel_recall(
                     self._kernels[index], context.frame.index
@@ -259,15 +260,13 @@ class AdaptivePolicy:
             },
         )
 
-    def _objects(self, content: Content, frame_index: int) -> float | np.ndarray:
-        """Boxes per frame each branch is planned for: its kernel's own recent
-        count (`ContentEstimate.own_count`), else the scene's."""
+    def _kernel_objects(self, content: Content, frame_index: int) -> np.ndarray:
+        """Boxes per frame each kernel's branches are planned for: its own
+        recent count (`ContentEstimate.own_count`), else the scene's."""
         own = np.array(
             [self.content.own_count(k, frame_index) for k in self._kernel_names]
         )
-        if np.isnan(own).all():
-            return content.objects
-        return np.where(np.isnan(own), content.objects, own)[self._kernel_code]
+        return np.where(np.isnan(own), content.objects, own)
 
     def _switch_ms(self, profiled_ms: np.ndarray, running: int | None) -> np.ndarray:
         """Each branch's cost of switching from the running kernel: the

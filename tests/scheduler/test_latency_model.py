@@ -440,13 +440,17 @@ def test_predictions_at_alternating_levels_match_a_fresh_model():
 
 
 def test_per_branch_counts_give_what_each_branch_alone_would():
-    """A decision plans each kernel with its own count: the per-count path
-    (few distinct counts) matches predicting each branch on its own."""
+    """A decision plans each kernel with its own count: counts per group of
+    branches (gathered once per count) match predicting each branch alone."""
     model, branches = hand_profile.latency_model(), hand_profile.space()
-    objects = np.resize([0.0, 3.0, 12.5], len(branches))
-    level = ContentionLevels(cpu=1.0)
-    together = model.predict(branches, level, objects, 60.0, hand_profile.FRAME_WH)
+    counts = np.array([0.0, 3.0, 12.5])
+    groups = np.resize([0, 1, 2], len(branches))
+    level, wh = ContentionLevels(cpu=1.0), hand_profile.FRAME_WH
+    together = model.predict(branches, level, counts, 60.0, wh, object_groups=groups)
+    per_row = model.predict(branches, level, counts[groups], 60.0, wh)
     for i, branch in enumerate(branches):
-        alone = model.predict([branch], level, objects[i], 60.0, hand_profile.FRAME_WH)
+        alone = model.predict([branch], level, counts[groups[i]], 60.0, wh)
         for stage in ("detect_frame", "track_frame", "gof_mean", "association"):
-            assert together[stage][i] == pytest.approx(float(np.ravel(alone[stage])[0]))
+            expected = float(np.ravel(alone[stage])[0])
+            assert together[stage][i] == pytest.approx(expected)
+            assert per_row[stage][i] == pytest.approx(expected)
