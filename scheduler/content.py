@@ -40,7 +40,7 @@ class Content:
     object_size_px: float = 0.0  # as the running kernels saw it (latency reads it)
     object_speed_px: float = float("nan")
     known: bool = False
-    reference_size_px: float = 0.0
+    reference_size_px: float = 0.0  # as the profile's reference kernel would see it
 
     def features(self, frame_wh: tuple[int, int]) -> dict[str, float]:
         """The light features' dict, as the accuracy models read it: the size
@@ -101,14 +101,14 @@ class ContentEstimate:
         """Take in one frame's result.
 
         Args:
-            kernel: the kernel that made it (``"yolox_nano/s320"``), for
-                `own_count`; None counts for none.
             trusted: False for a detector known to see little of what others
                 see here (`KernelRecall`): its count neither sets nor ages the
                 recent peak (see `_recent_peak`).
             size_ratio: how much larger the boxes of the kernel that made this
                 result look than the profile's reference kernel's
                 (`KernelViews.size_ratio`); divided out of ``reference_size_px``.
+            kernel: the kernel that made it (``"yolox_nano/s320"``), for
+                `own_count`; None counts for none.
         """
         detections = result.detections
         keep = detections.confidence >= self.min_confidence

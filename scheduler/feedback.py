@@ -102,6 +102,8 @@ class LatencyFeedback:
             as for short ones.
         margin_prior: margin while fewer than ``margin_min_groups`` are known.
         margin_bounds: the margin is kept within these.
+        stale_frames: a tracker's factor no frame has read for this many
+            frames relaxes back to 1.
     """
 
     jump: float = 1.25

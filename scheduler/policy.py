@@ -3,7 +3,9 @@
 At each decision (the first frame of a group of frames), for every branch at
 once (numpy arrays, bound once at start-up):
 
-1. **content** from the latest results: boxes per frame, their size and speed;
+1. **content** from the latest results: boxes per frame (each kernel planned
+   with its own recent count when it has one), their size (for accuracy, as
+   the profile's reference kernel would see it) and speed;
 2. **contention** from the OS (`ContentionSensor`);
 3. **latency**: the profile's prediction at that contention and content, times
    the live correction factors (`LatencyFeedback`), plus the switching cost
