@@ -96,7 +96,8 @@ def tracker_features(objects, object_size_px, frame_w, frame_h) -> np.ndarray:
     measured (bench15, held-out levels).
     """
     values = (objects, object_size_px, frame_w, frame_h)
-    if all(np.ndim(v) == 0 for v in values[1:]):  # the scheduler's: few calls
+    # The scheduler's cases, a scalar count or one per kernel: few array calls.
+    if np.ndim(objects) <= 1 and all(np.ndim(v) == 0 for v in values[1:]):
         size, w, h = (float(v) for v in values[1:])
         mpx, side = w * h / 1e6, size / 100
         if np.ndim(objects) == 0:
