@@ -11,13 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from approxrt.contention import ContentionLevels
 from approxrt.result import FrameResult
-from approxrt.scheduler.content import Content
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback, seed_key
-from approxrt.scheduler.latency_model import BoundBranches, BranchLatencyModel
 
 
 @dataclass(frozen=True)
@@ -45,28 +40,13 @@ class GroupPlan:
 
 
 def plan_group(
-    latency: BranchLatencyModel,
-    bound_one: BoundBranches,
-    stages: dict,
-    index: int,
-    *,
-    mean_ms: float,
-    contention: ContentionLevels,
-    objects: float,
-    content: Content,
-    frame_wh: tuple[int, int],
-    slowdown: float,
+    stages: dict, index: int, *, mean_ms: float, objects: float, slowdown: float
 ) -> GroupPlan:
-    """The plan of branch ``index``: its raw prediction (``stages`` of every
-    branch; ``bound_one`` binds it alone), its slope in the object count at
-    ``objects`` boxes per frame, and its corrected ``mean_ms`` as planned,
-    times the siblings' ``slowdown`` when shared."""
-    more = latency.one_more_object(
-        bound_one, contention, objects, content.object_size_px, frame_wh
-    )
+    """The plan of branch ``index``: its raw prediction and slope in the object
+    count (``stages`` of every branch, as `BranchLatencyModel.predict` gives
+    them, at ``objects`` boxes per frame for this branch), and its corrected
+    ``mean_ms`` as planned, times the siblings' ``slowdown`` when shared."""
     seed = stages["tracker_seed"][index]
-    # 0-d when every branch was predicted for one count, else one per branch.
-    association = np.broadcast_to(stages["association"], stages["detector"].shape)
     return GroupPlan(
         index=index,
         objects=objects,
@@ -74,11 +54,9 @@ def plan_group(
         switch_ms=float(stages["switching"][index]),
         seed_ms=float(seed),
         track_ms=float(stages["track_frame"][index]),
-        detect_ms_per_object=float(more["association"] - association[index]),
-        seed_ms_per_object=float(more["tracker_seed"][0] - seed),
-        track_ms_per_object=float(
-            more["tracker_update"][0] - stages["tracker_update"][index]
-        ),
+        detect_ms_per_object=float(stages["association_per_object"][index]),
+        seed_ms_per_object=float(stages["tracker_seed_per_object"][index]),
+        track_ms_per_object=float(stages["tracker_update_per_object"][index]),
         planned_mean_ms=mean_ms * slowdown,
         slowdown=slowdown,
     )

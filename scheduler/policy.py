@@ -153,7 +153,6 @@ class AdaptivePolicy:
         self._tracker_index = np.array([position.get(k, 0) for k in keys], np.int64)
         self._plan: GroupPlan | None = None
         self._switched = False  # the running group's kernel differs from before
-        self._bound_one: dict[int, object] = {}
         self._group_ms: list[float] = []
         self._warm = False
         # This policy's own ms per decision (smoothed): the SLA pays for it on
@@ -213,18 +212,11 @@ class AdaptivePolicy:
         index = self._choose(
             check_ms, accuracy, allotment.sla_ms, running, allotment.ceiling_ms
         )
-        if index not in self._bound_one:  # bound once per branch, not per decision
-            self._bound_one[index] = self.models.latency.bind([self.branches[index]])
         self._plan = plan_group(
-            self.models.latency,
-            self._bound_one[index],
             stages,
             index,
             mean_ms=float(mean_ms[index]),
-            contention=levels,
             objects=float(kernel_objects[self._kernel_code[index]]),
-            content=content,
-            frame_wh=frame_wh,
             slowdown=allotment.slowdown,
         )
         self._group_ms = []

@@ -454,3 +454,31 @@ def test_per_branch_counts_give_what_each_branch_alone_would():
             expected = float(np.ravel(alone[stage])[0])
             assert together[stage][i] == pytest.approx(expected)
             assert per_row[stage][i] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("how", ["one count", "per branch", "per group"])
+def test_slope_in_the_count_is_one_more_object_minus_now(how):
+    """A plan judges each frame by the content it had, through each stage's
+    change with one more object: the prediction at n + 1 minus at n, for the
+    count each branch was predicted at."""
+    model, branches = hand_profile.latency_model(), hand_profile.space()
+    level, wh = ContentionLevels(cpu=1.0), hand_profile.FRAME_WH
+    groups = np.resize([0, 1, 2], len(branches))
+    counts = {
+        "one count": np.array([7.0]),
+        "per branch": np.linspace(0.0, 40.0, len(branches)),
+        "per group": np.array([0.0, 3.0, 12.5]),
+    }[how]
+    each = counts[groups] if how == "per group" else np.resize(counts, len(branches))
+    kwargs = {"object_groups": groups} if how == "per group" else {}
+    objects = float(counts[0]) if how == "one count" else counts
+    out = model.predict(branches, level, objects, 60.0, wh, **kwargs)
+    for i, branch in enumerate(branches):
+        now = model.predict([branch], level, float(each[i]), 60.0, wh)
+        more = model.predict([branch], level, float(each[i]) + 1.0, 60.0, wh)
+        for stage in ("association", "tracker_seed", "tracker_update"):
+            slope = float(more[stage][0] - now[stage][0])
+            assert out[f"{stage}_per_object"][i] == pytest.approx(slope, abs=1e-12)
+    tracked = np.array([b.tracker is not None for b in branches])
+    assert (out["tracker_update_per_object"][tracked] > 0).all()
+    assert (out["tracker_seed_per_object"][~tracked] == 0).all()
