@@ -104,9 +104,12 @@ def tracker_features(objects, object_size_px, frame_w, frame_h) -> np.ndarray:
             n = float(objects)
             any_ = min(n, 1.0)
             return np.array([any_, any_ * mpx, n, n * side, n * side * side, n * mpx])
-        n = np.asarray(objects, np.float64)[:, None]
-        any_ = np.minimum(n, 1.0)
-        return np.hstack([any_, any_ * mpx, n * [1.0, side, side * side, mpx]])
+        n = np.asarray(objects, np.float64)
+        phi = np.empty((len(n), 6))
+        np.minimum(n, 1.0, out=phi[:, 0])
+        np.multiply(phi[:, 0], mpx, out=phi[:, 1])
+        np.multiply(n[:, None], [1.0, side, side * side, mpx], out=phi[:, 2:])
+        return phi
     n, size, w, h = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in values))
     mpx, side, any_ = w * h / 1e6, size / 100, np.minimum(n, 1.0)
     return np.stack([any_, any_ * mpx, n, n * side, n * side * side, n * mpx], axis=-1)
@@ -118,9 +121,11 @@ def association_features(objects, previous_objects) -> np.ndarray:
         n, m = float(objects), float(previous_objects)
         return np.array([1.0, n, m, n * m / 100])
     if np.ndim(objects) == 1 and np.shape(objects) == np.shape(previous_objects):
-        n = np.asarray(objects, np.float64)[:, None]
-        m = np.asarray(previous_objects, np.float64)[:, None]
-        return np.hstack([np.ones_like(n), n, m, n * m / 100])
+        phi = np.empty((len(objects), 4))
+        phi[:, 0] = 1.0
+        phi[:, 1], phi[:, 2] = objects, previous_objects
+        np.multiply(phi[:, 1], phi[:, 2] / 100, out=phi[:, 3])
+        return phi
     n, m = np.broadcast_arrays(
         np.asarray(objects, np.float64), np.asarray(previous_objects, np.float64)
     )

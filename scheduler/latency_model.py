@@ -67,7 +67,8 @@ class BoundBranches:
         kernel_index: ``(B,) int64`` each branch's position in ``kernels``.
         detector_index: ``(B,) int64`` its kernel among the detector model's.
         seed_index, update_index: ``(B,) int64`` its tracker phases among the
-            tracker model's (0 where untracked; masked by ``tracked``).
+            tracker model's; one past the last where untracked (a prediction
+            gives that column 0 ms).
         tracked: ``(B,) float64`` 1 where the branch has a tracker, else 0.
         sampling_interval: ``(B,) float64``.
     """
@@ -147,12 +148,14 @@ class BranchLatencyModel:
     def _tracker_index(self, branches: tuple[Branch, ...], phase: str) -> np.ndarray:
         if self.tracker is None:
             return np.zeros(len(branches), np.int64)
-        groups = self.tracker.surfaces_.groups
-        names = [
-            f"{b.tracker}/ds{b.downsample}/{phase}" if b.tracker else groups[0]
-            for b in branches
-        ]
-        return self.tracker.surfaces_.index(names, f"tracker {phase}")
+        surfaces = self.tracker.surfaces_
+        tracked = [b for b in branches if b.tracker]
+        names = [f"{b.tracker}/ds{b.downsample}/{phase}" for b in tracked]
+        found = iter(surfaces.index(names, f"tracker {phase}"))
+        untracked = len(surfaces.groups)
+        return np.array(
+            [next(found) if b.tracker else untracked for b in branches], np.int64
+        )
 
     def predict(
         self,
@@ -229,18 +232,19 @@ class BranchLatencyModel:
                 stages[stage] = stages[f"{stage}_per_object"] = zeros
             return stages
         phi = tracker_features(both, object_size_px, *frame_wh)
-        per_tracker = np.maximum(phi @ at["tracker"].T, 0.0)  # (2C, groups)
+        coefficients = at["tracker"]
+        # (2C, groups + 1): the last column, 0 ms, is untracked branches'.
+        per_tracker = np.zeros((len(both), len(coefficients) + 1))
+        np.maximum(phi @ coefficients.T, 0.0, out=per_tracker[:, :-1])
         # One flat gather per stage: with 2-D fancy indexing a prediction over
         # 1,360 branches took 93 us, against 66.
-        flat, groups = per_tracker.ravel(), per_tracker.shape[1]
-        rows = which * groups
+        flat, width = per_tracker.ravel(), per_tracker.shape[1]
+        rows = which * width
         for stage, column in (
             ("tracker_seed", bound.seed_index),
             ("tracker_update", bound.update_index),
         ):
-            found = _with_slope(stage, flat, rows + column, len(counts) * groups)
-            stages[stage] = found[stage] * bound.tracked
-            stages[f"{stage}_per_object"] = found[f"{stage}_per_object"] * bound.tracked
+            stages |= _with_slope(stage, flat, rows + column, len(counts) * width)
         return stages
 
     def predict_one(
