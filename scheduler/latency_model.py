@@ -219,7 +219,8 @@ class BranchLatencyModel:
         Computed once per distinct count (and that count + 1) and gathered per
         branch: features built per branch doubled the time of a decision over
         370 branches (254 -> 525 us), and a second prediction for the chosen
-        branch's slope cost a fifth of a decision over 1,360.
+        branch's slope took 59 of a decision's 426 us over 1,360 branches
+        (under cProfile).
         """
         counts, which = _count_groups(objects, object_groups, len(bound))
         both = np.concatenate([counts, counts + 1.0])
