@@ -86,6 +86,7 @@ class LiveAccuracy:
         pair_index = {pair: i for i, pair in enumerate(pairs)}
         self._pair_tracker = np.array([tracker_keys.index(k) for k, _ in pairs])
         self._pair_log_frames = np.log([float(si) for _, si in pairs])
+        self._pair_kept = np.full(len(pairs) + 1, NEVER_CAPPED)
         # Untracked branches, and tracked ones whose kernel has no every-frame
         # branch here, point past the pairs: never capped.
         self._pair = np.array(
@@ -117,12 +118,13 @@ class LiveAccuracy:
         self._kept = None
         if alpha is None:  # nothing tracked yet: a decision skips the cap
             return accuracy
-        kept = self.retention.kept_ap_share(
+        # Untracked branches (and those without an every-frame parent) gather
+        # the last entry, a share so large that their own score, if positive,
+        # stays under it.
+        self._pair_kept[:-1] = self.retention.kept_ap_share(
             alpha[self._pair_tracker], self._pair_log_frames
         )
-        # Untracked branches (and those without an every-frame parent) gather
-        # a share so large that their own score, if positive, stays under it.
-        kept = self._kept = np.append(kept, NEVER_CAPPED)[self._pair]
+        kept = self._kept = self._pair_kept[self._pair]
         # A parent scoring below 0 caps its tracked branches at 0.
         cap = np.maximum(accuracy[self._parent], 0.0) * kept
         return np.minimum(accuracy, cap, out=cap)

@@ -71,7 +71,7 @@ class KernelRecall:
         position = self._position.get(kernel)
         if peer is None or position is None:
             return
-        now = self._faded(frame_index)[position]
+        now = self._faded(frame_index, position)
         self._share[position] = now + self.weight * (min(boxes / peer, 1.0) - now)
         self._updated[position] = frame_index
         self._short = self._short or self._share[position] < 1.0
@@ -88,11 +88,11 @@ class KernelRecall:
         _, boxes = max(recent)
         return boxes if boxes >= self.min_peer_boxes else None
 
-    def _faded(self, frame_index: int) -> np.ndarray:
-        """Each kernel's share at ``frame_index``: its shortfall halves every
-        ``half_life_frames`` since its last update."""
-        age = np.maximum(frame_index - self._updated, 0.0)
-        return 1.0 - (1.0 - self._share) * 0.5 ** (age / self.half_life_frames)
+    def _faded(self, frame_index: int, at: int | slice = slice(None)) -> np.ndarray:
+        """Each kernel's share at ``frame_index`` (or kernel ``at``'s): its
+        shortfall halves every ``half_life_frames`` since its last update."""
+        age = np.maximum(frame_index - self._updated[at], 0.0)
+        return 1.0 - (1.0 - self._share[at]) * 0.5 ** (age / self.half_life_frames)
 
     def factors(self, frame_index: int) -> np.ndarray | None:
         """``(kernels,)`` what each kernel's predicted AP50 is scaled by at
@@ -105,4 +105,4 @@ class KernelRecall:
 
     def share(self, kernel: str, frame_index: int) -> float:
         """The smoothed share of its peers' boxes ``kernel`` sees (1 if unknown)."""
-        return float(self._faded(frame_index)[self._position[kernel]])
+        return float(self._faded(frame_index, self._position[kernel]))
