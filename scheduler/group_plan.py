@@ -40,23 +40,30 @@ class GroupPlan:
 
 
 def plan_group(
-    stages: dict, index: int, *, mean_ms: float, objects: float, slowdown: float
+    stages: dict,
+    index: int,
+    *,
+    row: int,
+    mean_ms: float,
+    objects: float,
+    slowdown: float,
 ) -> GroupPlan:
     """The plan of branch ``index``: its raw prediction and slope in the object
-    count (``stages`` of every branch, as `BranchLatencyModel.predict` gives
-    them, at ``objects`` boxes per frame for this branch), and its corrected
-    ``mean_ms`` as planned, times the siblings' ``slowdown`` when shared."""
-    seed = stages["tracker_seed"][index]
+    count (``stages`` as `BranchLatencyModel.predict` gives them, the branch's
+    at position ``row``, at ``objects`` boxes per frame for this branch), and
+    its corrected ``mean_ms`` as planned, times the siblings' ``slowdown`` when
+    shared."""
+    seed = stages["tracker_seed"][row]
     return GroupPlan(
         index=index,
         objects=objects,
-        detect_ms=float(stages["detect_frame"][index] - seed),
-        switch_ms=float(stages["switching"][index]),
+        detect_ms=float(stages["detect_frame"][row] - seed),
+        switch_ms=float(stages["switching"][row]),
         seed_ms=float(seed),
-        track_ms=float(stages["track_frame"][index]),
-        detect_ms_per_object=float(stages["association_per_object"][index]),
-        seed_ms_per_object=float(stages["tracker_seed_per_object"][index]),
-        track_ms_per_object=float(stages["tracker_update_per_object"][index]),
+        track_ms=float(stages["track_frame"][row]),
+        detect_ms_per_object=float(stages["association_per_object"][row]),
+        seed_ms_per_object=float(stages["tracker_seed_per_object"][row]),
+        track_ms_per_object=float(stages["tracker_update_per_object"][row]),
         planned_mean_ms=mean_ms * slowdown,
         slowdown=slowdown,
     )

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hand_profile import (
     DETECTOR_AP,
+    FRAME_WH,
     make_trace,
     profile_models,
     space,
@@ -16,8 +17,12 @@ from hand_profile import (
     true_ap50,
 )
 
+from approxrt.contention import ContentionLevels
+from approxrt.decision import DecisionContext
+from approxrt.frame import Frame
 from approxrt.scheduler.accuracy_model import AccuracyTable, knob_columns
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback
+from approxrt.scheduler.latency_components import branch_kernel
 from approxrt.scheduler.policy import AdaptivePolicy
 from approxrt.scheduler.simulator import TraceSensor, oracle, simulate
 
@@ -98,6 +103,36 @@ def test_a_slowdown_the_os_cannot_see_is_corrected_from_latency_residuals():
     assert fixed_margin_run.summary()["groups_over_sla"] > max(
         10 * adaptive_share, 0.05
     )
+
+
+def test_each_branch_is_planned_as_the_latency_model_predicts_it():
+    """The policy predicts latency once per (kernel, tracker) and spreads it
+    over the branches that differ only in their group's length; the plan of
+    each branch it chooses (SLAs from tight to loose, coming from another
+    kernel) is still the model's own prediction of that branch."""
+    models = profile_models()
+    policy = AdaptivePolicy(
+        models, space(), fixed_margin=1.0, hysteresis_ap=0.0, hysteresis_sla=0.0
+    )
+    trace = make_trace(40, noise=0.0)
+    running = simulate(policy, trace, 12.0).branch[-1]
+    image = np.zeros((FRAME_WH[1], FRAME_WH[0], 3), np.uint8)
+    chosen = set()
+    for sla_ms in np.linspace(1.0, 25.0, 49):
+        context = DecisionContext(Frame(image, 40, 40.0), sla_ms, running, [])
+        decision = policy.decide(context)
+        predicted = models.latency.predict_one(
+            decision.branch,
+            ContentionLevels(),
+            decision.details["objects"],
+            policy.content.current.object_size_px,
+            FRAME_WH,
+            switch_from=branch_kernel(running),
+        )
+        assert decision.latency_ms == pytest.approx(predicted["gof_mean"])
+        chosen.add(decision.branch)
+    assert len({b.sampling_interval for b in chosen if b.tracker}) >= 2
+    assert any(branch_kernel(b) != branch_kernel(running) for b in chosen)
 
 
 def test_an_sla_change_is_met_from_the_next_group_on():
