@@ -150,8 +150,8 @@ class AdaptivePolicy:
         keys = [tracker_key(b) for b in self.branches]
         self._tracker_keys = sorted({k for k in keys if k})
         position = {k: i for i, k in enumerate(self._tracker_keys)}
-        self._tracker_index = np.array([position.get(k, 0) for k in keys], np.int64)
-        self._bind_units(keys)
+        tracker_index = np.array([position.get(k, 0) for k in keys], np.int64)
+        self._bind_units(keys, tracker_index)
         self._plan: GroupPlan | None = None
         self._switched = False  # the running group's kernel differs from before
         self._group_ms: list[float] = []
@@ -160,7 +160,9 @@ class AdaptivePolicy:
         # each group's first frame, and no profiled stage holds it.
         self._decide_ms = 0.0
 
-    def _bind_units(self, tracker_keys: list[str | None]) -> None:
+    def _bind_units(
+        self, tracker_keys: list[str | None], tracker_index: np.ndarray
+    ) -> None:
         """Latency is predicted per unit, a (kernel, tracker) pair, and spread
         over the unit's branches, which differ only in their group's length
         (its stages do not depend on it). Over 1,360 branches (100 units),
@@ -177,7 +179,7 @@ class AdaptivePolicy:
         first = np.unique(self._unit, return_index=True)[1]
         self._latency = self.models.latency.bind([self.branches[i] for i in first])
         self._unit_kernel_code = self._kernel_code[first]
-        self._unit_tracker_index = self._tracker_index[first]
+        self._unit_tracker_index = tracker_index[first]
 
     @classmethod
     def approxdet_style(
