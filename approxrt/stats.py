@@ -9,7 +9,9 @@ test run) and from then on come from a DDSketch, whose quantiles are within
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,6 +27,29 @@ _KERNEL_COLUMNS = [STAGES.index(s) for s in _KERNEL_STAGES]
 # 10,000 values are 80 kB per quantity, and a 10-fps stream's first 17 minutes.
 EXACT_QUANTILE_VALUES = 10_000
 SKETCH_RELATIVE_ACCURACY = 0.005
+
+
+def judged_groups(
+    detected: Sequence[bool], planned_frames: Callable[[int], int]
+) -> list[tuple[int, int]]:
+    """``(first, end)`` of each group of frames held to the SLA: from one
+    detection frame to the next (frames before the first are no group).
+
+    The last group counts only when whole, ``planned_frames(first)`` long (its
+    branch's sampling interval). One the stream's end cut short holds its
+    detection frame and few of the tracking frames planned to share its cost:
+    a group of 20 planned at 3 ms a frame reads 15 ms when the stream ends
+    after its first frame. A camera stream has no end; a file's would charge
+    every run that ends on a tracker one group over. A run shorter than its
+    one group keeps it.
+    """
+    starts = [i for i, d in enumerate(detected) if d] + [len(detected)]
+    groups = list(itertools.pairwise(starts))
+    if len(groups) > 1:
+        first, end = groups[-1]
+        if end - first < planned_frames(first):
+            groups.pop()
+    return groups
 
 
 @dataclass
@@ -131,6 +156,7 @@ class RunStats:
         self._gof_sum_ms = 0.0
         self._gof_frames = 0
         self._gof_sla_ms: float | None = None
+        self._gof_planned_frames = 1
         self._branches: Counter[str] = Counter()
         self._sla_ms: float | None = None
         self._weights = "pretrained"
@@ -140,6 +166,7 @@ class RunStats:
         if result.detected or self._gof_frames == 0:
             self._close_gof()
             self._gof_sla_ms = result.sla_ms
+            self._gof_planned_frames = result.branch.sampling_interval
         self._gof_sum_ms += result.latency_ms
         self._gof_frames += 1
         self._latency.add(result.latency_ms)
@@ -170,7 +197,9 @@ class RunStats:
         if not len(self):
             raise ValueError("RunStats.summary: no frames were recorded")
         frames = len(self)
-        open_gof = (self._gof_sum_ms / self._gof_frames,) if self._gof_frames else ()
+        open_gof = (
+            (self._gof_sum_ms / self._gof_frames,) if self._open_gof_whole() else ()
+        )
         tracking_frames = frames - self._detected
         return RunSummary(
             frames=frames,
@@ -191,7 +220,7 @@ class RunStats:
             sla_ms=self._sla_ms,
             frame_sla_violation_rate=self._rate(self._frames_over_sla, frames),
             gof_sla_violation_rate=self._rate(
-                self._gofs_over_sla + self._open_gof_over_sla(),
+                self._gofs_over_sla + (self._open_gof_over_sla() if open_gof else 0),
                 self._gof_means.count + len(open_gof),
             ),
             branches=dict(self._branches),
@@ -203,6 +232,13 @@ class RunStats:
             self._gof_means.add(self._gof_sum_ms / self._gof_frames)
             self._gofs_over_sla += self._open_gof_over_sla()
         self._gof_sum_ms, self._gof_frames = 0.0, 0
+
+    def _open_gof_whole(self) -> bool:
+        """The group in progress counts once whole (as `judged_groups`), or
+        when it is the run's only one."""
+        if not self._gof_frames:
+            return False
+        return self._gof_frames >= self._gof_planned_frames or not self._gof_means.count
 
     def _open_gof_over_sla(self) -> int:
         sla_ms = self._gof_sla_ms

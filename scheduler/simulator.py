@@ -27,6 +27,7 @@ from approxrt.detections import Detections
 from approxrt.frame import Frame
 from approxrt.result import STAGES, FrameResult
 from approxrt.scheduler.latency_components import branch_kernel, tracker_key
+from approxrt.stats import judged_groups
 
 
 @dataclass(frozen=True)
@@ -125,16 +126,13 @@ class Simulation:
     decision_ms: list[float] = field(default_factory=list)
 
     def groups(self) -> list[tuple[int, int, float]]:
-        """``(first, end, mean_ms)`` of every whole group of frames (a group the
-        trace's end cut short is left out: its mean is not what was planned)."""
-        frames = len(self.detected)
-        starts = [i for i, d in enumerate(self.detected) if d] + [frames]
+        """``(first, end, mean_ms)`` of every group of frames held to the SLA
+        (`judged_groups`: a group the trace's end cut short is left out)."""
         latency = np.asarray(self.latency_ms)
-        return [
-            (a, b, float(latency[a:b].mean()))
-            for a, b in itertools.pairwise(starts)
-            if b < frames or b - a == self.branch[a].sampling_interval
-        ]
+        bounds = judged_groups(
+            self.detected, lambda first: self.branch[first].sampling_interval
+        )
+        return [(a, b, float(latency[a:b].mean())) for a, b in bounds]
 
     def summary(self) -> dict[str, float]:
         groups = self.groups()

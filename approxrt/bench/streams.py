@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from approxrt.bench.scenario import VideoSpec, resolve
+from approxrt.branch import Branch
 from approxrt.branches.kernel import MultiBranchKernel
 from approxrt.classes import class_ids_from_names
 from approxrt.decision import BranchPolicy
@@ -34,6 +35,7 @@ from approxrt.sources import open_source
 from approxrt.sources.base import Source
 from approxrt.sources.realtime import RealtimeSource, stamp_finish_times
 from approxrt.sources.synthetic import SyntheticScene
+from approxrt.stats import judged_groups
 
 
 @dataclass
@@ -160,12 +162,15 @@ def latency_scores(
     schedule_ms: Sequence[float],
     sla_ms: float,
 ) -> dict:
-    """Latency per frame and per group of frames (from one detection frame to
-    the next) against ``sla_ms``; ``schedule_ms`` per decision."""
+    """Latency per frame and per group of frames (`judged_groups`: from one
+    detection frame to the next, a last one cut short by the stream's end left
+    out) against ``sla_ms``; ``schedule_ms`` per decision."""
     latency = np.asarray(latency_ms, np.float64)
-    starts = [i for i, d in enumerate(detected) if d] + [len(latency)]
-    groups = np.array([latency[a:b].mean() for a, b in itertools.pairwise(starts)])
-    chosen = [branches[i] for i in starts[:-1]]
+    bounds = judged_groups(
+        detected, lambda first: Branch.parse(branches[first]).sampling_interval
+    )
+    groups = np.array([latency[a:b].mean() for a, b in bounds])
+    chosen = [branches[a] for a, _ in bounds]
     return {
         "frames": len(latency),
         "mean_ms": float(latency.mean()),

@@ -1,11 +1,13 @@
 """`RunStats`: exact summaries of short runs, bounded memory over long ones."""
 
+import dataclasses
 import tracemalloc
 
 import numpy as np
 import pytest
 
 from approxrt import stats as stats_module
+from approxrt.bench.streams import latency_scores
 from approxrt.branch import Branch
 from approxrt.detections import Detections
 from approxrt.frame import Frame
@@ -37,10 +39,11 @@ def _results(count: int, seed: int = 0, sla_ms: float | None = 20.0):
 
 
 def _numpy_summary(results):
+    """Latency per frame, and the mean of each whole group of 4 (a last group
+    the run's end cut short is no group held to the SLA)."""
     latency = np.array([r.latency_ms for r in results])
-    starts = np.flatnonzero([r.detected for r in results])
-    gof = np.add.reduceat(latency, starts) / np.diff(np.append(starts, len(latency)))
-    return latency, gof
+    whole = latency[: len(latency) // 4 * 4]
+    return latency, whole.reshape(-1, 4).mean(axis=1)
 
 
 def test_a_short_run_is_summarised_exactly():
@@ -60,6 +63,44 @@ def test_a_short_run_is_summarised_exactly():
     assert summary.overhead_ms == pytest.approx(0.05)
     tracked = [r.timings_ms["track"] for r in results if not r.detected]
     assert summary.tracker_ms_per_tracking_frame == pytest.approx(np.mean(tracked))
+
+
+def _summarise(results):
+    stats = RunStats()
+    for result in results:
+        stats.add(result)
+    return stats.summary()
+
+
+def _groups_over(results) -> float:
+    """``latency_scores``' share of groups over the SLA (the benchmarks')."""
+    return latency_scores(
+        [r.latency_ms for r in results],
+        [r.detected for r in results],
+        [str(r.branch) for r in results],
+        [],
+        20.0,
+    )["groups_over_sla"]
+
+
+def test_a_group_the_stream_end_cut_short_is_not_held_to_the_sla():
+    whole = list(_results(12))
+    # The run ends one frame into a fourth group: its detection frame alone,
+    # 50 ms, would read as a group over the 20 ms SLA.
+    cut = [*whole, dataclasses.replace(list(_results(13))[12], latency_ms=50.0)]
+    _, gof = _numpy_summary(whole)
+    expected = np.mean(gof > 20)
+    assert _summarise(cut).gof_sla_violation_rate == pytest.approx(expected)
+    assert _summarise(whole).gof_sla_violation_rate == pytest.approx(expected)
+    assert _groups_over(cut) == pytest.approx(expected) == _groups_over(whole)
+    # Whole, the same group counts: four frames with a mean over 20 ms.
+    over = [dataclasses.replace(r, latency_ms=50.0) for r in _results(16)][12:]
+    assert _summarise([*whole, *over]).gof_sla_violation_rate == pytest.approx(
+        (np.sum(gof > 20) + 1) / 4
+    )
+    assert _groups_over([*whole, *over]) == pytest.approx((np.sum(gof > 20) + 1) / 4)
+    # A run shorter than its one group is still judged.
+    assert _summarise(cut[12:]).gof_sla_violation_rate == 1.0
 
 
 def test_past_the_exact_window_percentiles_stay_within_the_sketch_accuracy(
