@@ -24,13 +24,8 @@ from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
 from approxrt.profile_schema import TABLES
 from approxrt.scheduler.accuracy_features import heavy_dims
-from approxrt.scheduler.accuracy_model import (
-    SEGMENT_KEYS,
-    AccuracyTable,
-    ContentAccuracyModel,
-    join_features,
-    scored_rows,
-)
+from approxrt.scheduler.accuracy_model import ContentAccuracyModel, join_features
+from approxrt.scheduler.accuracy_table import SEGMENT_KEYS, AccuracyTable, scored_rows
 from approxrt.scheduler.contention_surface import LEVEL_COLUMNS
 from approxrt.scheduler.kernel_views import KernelViews
 from approxrt.scheduler.latency_model import (

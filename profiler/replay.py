@@ -42,7 +42,7 @@ from approxrt.frame import Frame
 from approxrt.pipeline import build_kernel
 from approxrt.profile_schema import TABLES
 from approxrt.profiler import detection_cache
-from approxrt.scheduler.accuracy_model import knob_columns
+from approxrt.scheduler.accuracy_table import knob_columns
 
 SEGMENT_COLUMNS = TABLES["accuracy/segments"]
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from approxrt.branch import Branch
 from approxrt.contention import ContentionLevels
-from approxrt.scheduler.accuracy_model import AccuracyTable, ContentAccuracyModel
+from approxrt.scheduler.accuracy_model import ContentAccuracyModel
+from approxrt.scheduler.accuracy_table import AccuracyTable
 from approxrt.scheduler.kernel_views import KernelViews
 from approxrt.scheduler.latency_model import BranchLatencyModel
 from approxrt.scheduler.model_io import ModelFormatError

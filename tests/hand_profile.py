@@ -17,7 +17,7 @@ import pandas as pd
 from approxrt.branch import Branch
 from approxrt.config import load_config
 from approxrt.profiler.store import ProfileStore
-from approxrt.scheduler.accuracy_model import AccuracyTable, knob_columns
+from approxrt.scheduler.accuracy_table import AccuracyTable, knob_columns
 from approxrt.scheduler.latency_model import BranchLatencyModel, TrackerLatencyModel
 from approxrt.scheduler.profile_models import ProfileModels
 from approxrt.scheduler.simulator import RecordedTrace

@@ -26,7 +26,7 @@ from latency_tables import (
 
 from approxrt.branch import Branch
 from approxrt.profile_schema import TABLES
-from approxrt.scheduler.accuracy_model import knob_columns
+from approxrt.scheduler.accuracy_table import knob_columns
 
 KERNELS = [("yolox_nano", s) for s in (224, 320, 416, 512)] + [("fastestdet", 352)]
 TRACKERS = ("medianflow", "kcf")

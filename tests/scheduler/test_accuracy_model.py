@@ -12,13 +12,12 @@ import pytest
 
 from approxrt.branch import Branch
 from approxrt.scheduler.accuracy_model import (
-    AccuracyTable,
     BoundAccuracy,
     ContentAccuracyModel,
     join_features,
-    knob_columns,
 )
 from approxrt.scheduler.accuracy_nearby import NearbySegments
+from approxrt.scheduler.accuracy_table import AccuracyTable, knob_columns
 from approxrt.scheduler.model_io import ModelFormatError
 
 KERNELS = [("yolox_nano", 224), ("yolox_nano", 416), ("fastestdet", 352)]

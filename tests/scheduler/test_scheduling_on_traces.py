@@ -20,7 +20,7 @@ from hand_profile import (
 from approxrt.contention import ContentionLevels
 from approxrt.decision import DecisionContext
 from approxrt.frame import Frame
-from approxrt.scheduler.accuracy_model import AccuracyTable, knob_columns
+from approxrt.scheduler.accuracy_table import AccuracyTable, knob_columns
 from approxrt.scheduler.feedback import DETECT, LatencyFeedback
 from approxrt.scheduler.latency_components import branch_kernel
 from approxrt.scheduler.policy import AdaptivePolicy
