@@ -278,7 +278,7 @@ def _frame_size(text: str) -> tuple[int, int]:
 def _video_specs(
     videos, truths, synthetic: bool, max_frames: int | None, config
 ) -> list:
-    from approxrt.profiler.accuracy import VideoSpec, synthetic_videos
+    from approxrt.profiler.videos import VideoSpec, synthetic_videos
 
     if len(truths) > len(videos):
         raise click.BadParameter(

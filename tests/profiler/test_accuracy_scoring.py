@@ -15,8 +15,9 @@ from approxrt.loop import FixedBranch, run_loop
 from approxrt.pipeline import build_kernel
 from approxrt.profile_schema import TABLES
 from approxrt.profiler import detection_cache
-from approxrt.profiler.accuracy import VideoSpec, profile_accuracy, reference_branch
+from approxrt.profiler.accuracy import profile_accuracy, reference_branch
 from approxrt.profiler.replay import segment_bounds
+from approxrt.profiler.videos import VideoSpec
 from approxrt.runner import run_source
 from approxrt.sources import SyntheticScene, open_source
 from approxrt.sources.scene_io import DEFAULT_MIN_VISIBILITY

@@ -12,7 +12,8 @@ from approxrt.branches.space import BranchSpace
 from approxrt.config import load_config
 from approxrt.pipeline import build_kernel
 from approxrt.profiler import detection_cache
-from approxrt.profiler.accuracy import VideoSpec, profile_accuracy
+from approxrt.profiler.accuracy import profile_accuracy
+from approxrt.profiler.videos import VideoSpec
 from approxrt.sources import open_source
 
 KNOBS = DetectorKnobs(224)

@@ -18,7 +18,8 @@ import pytest
 
 from approxrt.branches.space import BranchSpace
 from approxrt.config import load_config
-from approxrt.profiler.accuracy import VideoSpec, profile_accuracy
+from approxrt.profiler.accuracy import profile_accuracy
+from approxrt.profiler.videos import VideoSpec
 
 pytest.importorskip("ray", reason="ray is not installed (pip install approxrt[ray])")
 
