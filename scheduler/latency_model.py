@@ -29,7 +29,6 @@ from approxrt.scheduler.latency_components import (
     DetectorLatencyModel,
     OverheadModel,
     SurfaceModel,
-    SwitchingModel,
     TrackerLatencyModel,
     association_features,
     branch_kernel,
@@ -37,6 +36,7 @@ from approxrt.scheduler.latency_components import (
     tracker_features,
 )
 from approxrt.scheduler.model_io import ModelReader, header
+from approxrt.scheduler.switching_model import SwitchingModel
 
 __all__ = [
     "AssociationModel",
