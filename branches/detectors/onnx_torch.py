@@ -19,12 +19,12 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
-from approxrt.branches.detectors.onnx_session import (
-    OnnxSession,
-    _topological_sort,
+from approxrt.branches.detectors.onnx_graph import (
     load_model,
     prepare_dynamic_model,
+    topological_sort,
 )
+from approxrt.branches.detectors.onnx_session import OnnxSession
 
 
 def _import_onnx2torch():
@@ -120,7 +120,7 @@ def _resize_batch_from_input(model, constants, producer) -> int:
         concat.input[0] = prefix
         changed += 1
     model.graph.node.extend(added)
-    _topological_sort(model.graph)
+    topological_sort(model.graph)
     return changed
 
 

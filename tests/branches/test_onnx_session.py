@@ -6,12 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from approxrt.branches.detectors.onnx_session import (
-    OnnxSession,
-    choose_providers,
-    load_model,
-    prepare_dynamic_model,
-)
+from approxrt.branches.detectors.onnx_graph import load_model, prepare_dynamic_model
+from approxrt.branches.detectors.onnx_session import OnnxSession, choose_providers
 
 REWRITTEN = ["fastestdet.onnx", "nanodet_m.onnx"]
 ALL_MODELS = ["yolox_nano.onnx", *REWRITTEN]
