@@ -9,6 +9,9 @@ truth, then correct what the profile could not know about this scene:
 - `TrackingRetention`: a tracked branch is capped at its kernel's every-frame
   accuracy times the share of it that tracking keeps here.
 
+What no live signal corrects, content beyond the profile's, is measured and
+reported (`ProfileCoverage`).
+
 The ApproxDet-style ablation (``content_aware`` False) uses the table alone.
 """
 
@@ -21,6 +24,7 @@ import numpy as np
 from approxrt.branch import Branch
 from approxrt.result import FrameResult
 from approxrt.scheduler.content import Content
+from approxrt.scheduler.coverage import ProfileCoverage
 from approxrt.scheduler.latency_components import branch_kernel, tracker_key
 from approxrt.scheduler.profile_models import ProfileModels
 from approxrt.scheduler.recall import KernelRecall
@@ -60,6 +64,10 @@ class LiveAccuracy:
         self._model = models.content_light if content_aware else None
         if self._model is not None:
             self._bound = self._model.bind(branches)
+            self.coverage = ProfileCoverage(self._model)
+        # How far the last predicted content lay beyond the profile's (0: within
+        # it, or not read).
+        self.beyond_profile = 0.0
         kernels = [branch_kernel(b) for b in branches]
         position = {k: i for i, k in enumerate(dict.fromkeys(kernels))}
         self._kernel_index = np.array([position[k] for k in kernels])
@@ -105,7 +113,9 @@ class LiveAccuracy:
         if self._model is None or not content.known:
             accuracy = self._table
         else:
-            accuracy = self._model.score(self._bound, content.features(frame_wh))
+            features = content.features(frame_wh)
+            self.beyond_profile = self.coverage.beyond(features)
+            accuracy = self._model.score(self._bound, features)
         factors = self.recall.factors(frame_index) if self.recall else None
         if factors is not None:
             recall = factors[self._kernel_index]

@@ -269,6 +269,9 @@ class AdaptivePolicy:
                 # The share of its kernel's every-frame AP50 the chosen branch is
                 # held to, from what tracking kept here (1: not capped).
                 "tracking_kept": self.accuracy.tracking_kept(index),
+                # How far the content lies beyond the accuracy profile's, in
+                # its standard deviations (0: within; `ProfileCoverage`).
+                "content_beyond_profile": self.accuracy.beyond_profile,
                 "scheduler_ms": (perf_counter() - start) * 1e3,
             },
         )

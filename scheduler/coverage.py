@@ -1,0 +1,87 @@
+"""`ProfileCoverage`: whether the live scene lies within what the profile saw.
+
+The content-aware accuracy model never extrapolates: content beyond every
+profiled segment is read as the nearest profiled one (`ContentAccuracyModel.
+content`). That keeps a linear model from promising an AP50 of 1, but it also
+means the model cannot know how a scene beyond the profile ranks the branches.
+The benchmark's synthetic crowd shows what that costs: its detectors keep up
+to 23 confident boxes a frame where the profile's most crowded segment held
+12, so the crowd is read as that segment. There the model put nanodet_m s320
+every frame at AP50 0.58 and fastestdet at 0.42; on the crowd they score 0.47
+and 0.44, and nanodet_m s320 tracked with MedianFlow every 2 frames, predicted
+0.55, scores 0.36 (docs/benchmarks/adaptive.md, stop 26).
+
+No live signal tells which branch the profile misranks here (the kernels'
+counts of boxes agree, and their confidences do not follow their AP50 across
+the profiled videos), so the runtime says so instead: each decision records
+how far the content lies beyond the profiled range, and the first decision
+beyond it on each feature logs a warning naming the feature, its live value
+and the profiled range, so a user knows to profile on video like the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from approxrt.scheduler.accuracy_features import LIGHT_NAMES, light_features
+from approxrt.scheduler.accuracy_model import ContentAccuracyModel
+
+log = logging.getLogger(__name__)
+
+# Each light feature in the units a user reads, from the model's number.
+_READABLE = {
+    "log_objects": ("objects per frame", math.expm1),
+    "log_relative_size": ("object size over the frame's longer side", math.exp),
+    "relative_speed": ("object speed per frame over its size", lambda v: v),
+    "log_frame_mpx": ("frame megapixels", math.exp),
+}
+
+
+class ProfileCoverage:
+    """How far live content lies beyond the content ``model`` was fitted on.
+
+    Only the light features the model reads are checked (the heavy ones are
+    projections without units a user could act on).
+    """
+
+    def __init__(self, model: ContentAccuracyModel) -> None:
+        self._names = list(model.light_used_)
+        self._columns = [LIGHT_NAMES.index(n) for n in self._names]
+        # The light features come first among the model's content numbers.
+        width = len(self._names)
+        self._low = model.content_range_[0, :width]
+        self._high = model.content_range_[1, :width]
+        self._std = model.content_std_[:width]
+        self._warned: set[str] = set()
+
+    def beyond(self, features: Mapping[str, Any]) -> float:
+        """How far ``features`` (one segment's) lie outside the profiled range,
+        in the profile's standard deviations of the furthest feature; 0 within
+        it. A feature not known yet (NaN) counts as within."""
+        raw = light_features(features)[0, self._columns]
+        outside = np.fmax(raw - self._high, 0.0) + np.fmax(self._low - raw, 0.0)
+        excess = np.nan_to_num(outside / self._std)
+        for i in np.flatnonzero(excess > 0):
+            self._warn(self._names[i], raw[i], i)
+        return float(excess.max(initial=0.0))
+
+    def _warn(self, name: str, value: float, i: int) -> None:
+        if name in self._warned:
+            return
+        self._warned.add(name)
+        label, readable = _READABLE[name]
+        log.warning(
+            "content beyond the accuracy profile: %s %.3g, profiled %.3g-%.3g; "
+            "accuracy is predicted as at the profile's edge, so branches may be "
+            "misranked here. Profile accuracy on video like this stream "
+            "(`approxrt profile accuracy`).",
+            label,
+            readable(value),
+            readable(self._low[i]),
+            readable(self._high[i]),
+        )
