@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -84,7 +85,10 @@ def profile_run(
     max_frames,
     no_progress,
 ):
-    """Latency, accuracy and fit in one go over the config's branch space."""
+    """Latency, accuracy and fit in one go over the config's branch space.
+
+    VIDEOS: video files or 'synthetic:key=value,...' scenes, each optionally
+    named as NAME=VIDEO (its name in the profile's tables)."""
     from approxrt.profiler import steps
 
     config = config_from(config_path, models_dir=models_dir)
@@ -155,7 +159,9 @@ def profile_accuracy(
     max_frames,
     no_progress,
 ):
-    """Cache each kernel's detections, replay every branch, score each segment."""
+    """Cache each kernel's detections, replay every branch, score each segment.
+
+    VIDEOS: as for `profile run` ([NAME=]file or [NAME=]synthetic:...)."""
     from approxrt.profiler import steps
 
     config = config_from(config_path, models_dir=models_dir)
@@ -288,12 +294,10 @@ def _video_specs(
     specs = []
     try:
         for video, truth in zip(videos, padded, strict=True):
-            if video.startswith("synthetic:"):
-                name = f"synthetic_{len(specs)}"
-                specs.append(VideoSpec(name, video, max_frames=max_frames))
-            else:
-                given = None if truth in (None, "-") else truth
-                specs.append(VideoSpec.from_path(video, given, max_frames=max_frames))
+            spec = VideoSpec.parse(video, max_frames)
+            if truth not in (None, "-"):
+                spec = dataclasses.replace(spec, truth=truth)
+            specs.append(spec)
         frames = min(max_frames or math.inf, config.profile.synthetic_frames)
         specs += synthetic_videos(frames=frames) if synthetic else []
     except (ValueError, FileNotFoundError) as error:

@@ -147,3 +147,29 @@ def test_a_later_step_keeps_the_profiles_config_and_says_so(profile_dir, caplog)
         _, config = create_or_open(profile_dir, other)
     assert config == profile_config(open_profile(profile_dir))
     assert config.sla_ms is None and "config given now differs" in caplog.text
+
+
+def test_videos_named_on_the_command_line_keep_their_names(tmp_path, models_dir):
+    out = tmp_path / "named"
+    scene = "synthetic:objects=2,frames=6,seed=1"
+    result = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            "accuracy",
+            f"two_people={scene}",
+            scene,
+            "--out",
+            str(out),
+            "--config",
+            str(TINY_CONFIG),
+            "--models",
+            str(models_dir),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    videos = set(open_profile(out).read_table("accuracy/segments")["video"])
+    # The unnamed one is named from its spec's digest (`VideoSpec.parse`).
+    assert len(videos) == 2 and "two_people" in videos
+    assert (videos - {"two_people"}).pop().startswith("synthetic_")
