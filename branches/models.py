@@ -297,8 +297,9 @@ def _download(spec: ModelSpec, url: str, cache: Path, progress: bool) -> Path:
         except requests.RequestException as error:
             raise ModelDownloadError(
                 f"model {spec.name!r}: download from {url} failed: {error}. Nothing "
-                f"was written to {cache}; check the network or point "
-                f"${url_env_var(spec.name)} (or url=) at a mirror"
+                f"was written to {cache}; check the network, point "
+                f"${url_env_var(spec.name)} (or url=) at a mirror, or, offline, put "
+                f"{spec.filename} in a folder given as --models (or ${_ENV_MODELS})"
             ) from error
         _check(spec, Path(partial), f"the download from {url} (discarded)", url)
         os.replace(partial, target)  # atomic on one file system

@@ -7,7 +7,21 @@ import logging
 import click
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group; a model that cannot be fetched ends any command with
+    its message (which URL failed, where the cache is, how to work offline)
+    rather than a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from approxrt.branches.models import ModelDownloadError
+
+        try:
+            return super().invoke(ctx)
+        except ModelDownloadError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="approxrt")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (INFO level).")
 def main(verbose: bool) -> None:

@@ -204,3 +204,20 @@ def test_branches_lists_the_configured_space():
     assert invoke("branches", "--count").stdout.strip() == str(
         len(BranchSpace.from_config(load_config()))
     )
+
+
+def test_a_model_that_cannot_be_downloaded_is_refused_with_the_url(
+    pets_video, monkeypatch, tmp_path
+):
+    monkeypatch.delenv("APPROXRT_MODELS", raising=False)
+    monkeypatch.setenv("APPROXRT_CACHE", str(tmp_path / "cache"))
+    # Nothing listens on the discard port: the connection is refused at once.
+    url = "http://127.0.0.1:9/yolox_nano.onnx"
+    monkeypatch.setenv("APPROXRT_MODEL_URL_YOLOX_NANO", url)
+    out = tmp_path / "never"
+    result = invoke("run", pets_video, "--branch", "yolox_nano/s416/si1", "--out", out)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "'yolox_nano'" in result.output and url in result.output
+    assert "--models" in result.output
+    assert not out.exists()
