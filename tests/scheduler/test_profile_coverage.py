@@ -1,13 +1,14 @@
 """`ProfileCoverage`: live content beyond the accuracy profile is measured and named."""
 
 import logging
+import math
 
 import pytest
 from test_accuracy_model import make_tables, space
 
 from approxrt.scheduler.accuracy_model import ContentAccuracyModel
 from approxrt.scheduler.content import Content
-from approxrt.scheduler.coverage import ProfileCoverage
+from approxrt.scheduler.coverage import WARN_BEYOND_SD, ProfileCoverage
 from approxrt.scheduler.live_accuracy import LiveAccuracy
 from approxrt.scheduler.profile_models import ProfileModels
 
@@ -64,3 +65,16 @@ def test_each_decision_reports_how_far_its_content_lay_beyond(model):
     usual = Content(objects=10, object_speed_px=3.0, known=True, reference_size_px=60.0)
     live.predict(usual, (1280, 720), frame_index=1)
     assert live.beyond_profile == 0.0
+
+
+def test_content_just_past_the_edge_is_recorded_without_a_warning(model, caplog):
+    coverage = ProfileCoverage(model)
+    column = model.light_used_.index("log_objects")
+    most_objects = math.expm1(model.content_range_[1, column])
+    with caplog.at_level(logging.WARNING):
+        just_past = coverage.beyond(scene(objects=most_objects * 1.01))
+    assert 0 < just_past < WARN_BEYOND_SD
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING):
+        assert coverage.beyond(scene(objects=most_objects * 3)) >= WARN_BEYOND_SD
+    assert len(caplog.records) == 1
