@@ -17,8 +17,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Default synthetic scenes: content the PETS video lacks (many small objects, few
 # large ones, fast motion, objects entering and leaving, a crowd), so the accuracy
 # model sees object count, size and speed vary independently. `synth_crowd` keeps
-# 20-22 confident boxes a frame (yolox_nano s640): without it the profile's densest
-# segment held 11.9, and a crowd of 20 read as that (adaptive.md, stops 26-27). A
+# 19-21 confident person boxes a frame (yolox_nano s640): without it the profile's
+# densest segment held 11.9, and a crowd of 20 read as that (adaptive.md, stop 27). A
 # gravel background hides most of such a crowd (6-7 boxes), so it has none.
 SYNTHETIC_SCENES = {
     "synth_few_large_slow": "objects=3,size=150-220,speed=0.5-2,seed=11",
