@@ -13,11 +13,15 @@ class _Commands(click.Group):
     rather than a traceback."""
 
     def invoke(self, ctx: click.Context):
-        from approxrt.branches.models import ModelDownloadError
-
         try:
             return super().invoke(ctx)
-        except ModelDownloadError as error:
+        except OSError as error:
+            # Imported only here: a command that loads no model would pay
+            # the registry's import (pooch, about 55 ms) to start otherwise.
+            from approxrt.branches.models import ModelDownloadError
+
+            if not isinstance(error, ModelDownloadError):
+                raise
             raise click.ClickException(str(error)) from None
 
 
