@@ -4,12 +4,13 @@ The content-aware accuracy model never extrapolates: content beyond every
 profiled segment is read as the nearest profiled one (`ContentAccuracyModel.
 content`). That keeps a linear model from promising an AP50 of 1, but it also
 means the model cannot know how a scene beyond the profile ranks the branches.
-The benchmark's synthetic crowd shows what that costs: its detectors keep up
-to 23 confident boxes a frame where the profile's most crowded segment held
-12, so the crowd is read as that segment. There the model put nanodet_m s320
-every frame at AP50 0.58 and fastestdet at 0.42; on the crowd they score 0.47
-and 0.44, and nanodet_m s320 tracked with MedianFlow every 2 frames, predicted
-0.55, scores 0.36 (docs/benchmarks/adaptive.md, stop 26).
+The benchmark's synthetic crowd showed what that costs: its detectors keep up
+to 23 confident boxes a frame where stop 26's profile (made before the
+`synth_crowd` scene) held 12 at most, so the crowd was read as that segment.
+There the model put nanodet_m s320 every frame at AP50 0.58 and fastestdet at
+0.42; on the crowd they score 0.47 and 0.44, and nanodet_m s320 tracked with
+MedianFlow every 2 frames, predicted 0.55, scores 0.36
+(docs/benchmarks/adaptive.md, stop 26).
 
 No live signal tells which branch the profile misranks here (the kernels'
 counts of boxes agree, and their confidences do not follow their AP50 across
